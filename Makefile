@@ -1,0 +1,42 @@
+# Every target bootstraps .venv (Python 3.11) and re-installs only when requirements.txt or pyproject.toml change.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PRESET ?= classroom
+RUN_ARGS ?=
+
+.PHONY: help run test lint unit notebooks lab student clean
+
+help:
+	@echo "make run      execute every notebook with the $(PRESET) preset into runs/<timestamp>/"
+	@echo "make test     lint + unit tests + every notebook (ci preset) + student copies + browser check"
+	@echo "make lab      JupyterLab on 127.0.0.1 with the notebooks folder open"
+	@echo "make student  student copies (solutions removed) into student/"
+	@echo "make lint     ruff on helpers, tests and notebooks; notebooks must have no outputs"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m helpers.run --preset $(PRESET) $(RUN_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check helpers tests notebooks
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+test: lint
+	$(BIN)/python -m pytest tests --durations=15
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks
+
+student: $(STAMP)
+	$(BIN)/python -m helpers.student --out student
+
+clean:
+	rm -rf runs student .pytest_cache .ruff_cache

@@ -1,0 +1,81 @@
+"""helpers.checks: every check fails with a hint on a missing or wrong answer and passes on a right one."""
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import checks
+
+
+def test_generic_checks():
+    checks.check_answer(4, 4, "two and two")
+    for wrong in (None, ..., 5):
+        with pytest.raises(AssertionError, match="Hint: two and two"):
+            checks.check_answer(wrong, 4, "two and two")
+    checks.check_close([1.0, 2.0], np.array([1.0, 2.0 + 1e-9]), "close")
+    with pytest.raises(AssertionError, match="shape"):
+        checks.check_close([1.0], [1.0, 2.0], "close")
+    checks.check_at_least(0.9, 0.8, "acc")
+    with pytest.raises(AssertionError, match="needs >= 0.8"):
+        checks.check_at_least(0.5, 0.8, "acc")
+    checks.check_callable(lambda a, b: a * b, [((2, 3), 6)], "multiply")
+    with pytest.raises(AssertionError, match="gave 5"):
+        checks.check_callable(lambda a, b: a + b, [((2, 3), 6)], "multiply")
+    with pytest.raises(AssertionError, match="No function yet"):
+        checks.check_callable(None, [], "multiply")
+
+
+class GoodScale(keras.layers.Layer):
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
+class ScaleWithBias(GoodScale):
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.bias = self.add_weight(name="bias", shape=(), initializer="zeros")
+
+
+class Counter(keras.layers.Layer):
+    def build(self, input_shape):
+        self.calls = self.add_weight(name="calls", shape=(), initializer="zeros", trainable=False)
+
+    def call(self, inputs):
+        self.calls.assign_add(1.0)
+        return inputs
+
+
+class TrainableCounter(Counter):
+    def build(self, input_shape):
+        self.calls = self.add_weight(name="calls", shape=(), initializer="zeros")
+
+
+class Configurable(GoodScale):
+    def __init__(self, initial=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.initial = initial
+
+    def get_config(self):
+        return {**super().get_config(), "initial": self.initial}
+
+
+class Forgetful(Configurable):
+    def get_config(self):
+        return keras.layers.Layer.get_config(self)
+
+
+def test_layer_exercise_checks_pass_right_and_fail_wrong_answers():
+    checks.check_scale_layer(GoodScale)
+    with pytest.raises(AssertionError, match="found 2 trainable weights"):
+        checks.check_scale_layer(ScaleWithBias)
+    with pytest.raises(AssertionError, match="No class yet"):
+        checks.check_scale_layer(None)
+    checks.check_call_counter(Counter)
+    with pytest.raises(AssertionError, match="must not be trainable"):
+        checks.check_call_counter(TrainableCounter)
+    checks.check_config_round_trip(Configurable, initial=2.5)
+    with pytest.raises(AssertionError, match="lacks"):
+        checks.check_config_round_trip(Forgetful, initial=2.5)

@@ -1,0 +1,78 @@
+"""Static checks of the project's files: pins, environment.yml, presets against the notebooks' own defaults."""
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from helpers import run
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = run.find_notebooks()
+
+
+def _requirements():
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    return [line for line in lines if line]
+
+
+def test_every_requirement_is_pinned_exactly():
+    loose = [line for line in _requirements() if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", line)]
+    assert not loose, f"pin these with ==: {loose}"
+    names = {line.split("==")[0].lower() for line in _requirements()}
+    assert "tensorflow" in names and "tensorflow-cpu" not in names  # serving-api and tf-keras need tensorflow
+    assert {"tensorboard", "opencv-python-headless", "shap"} <= names
+
+
+def test_environment_yml_installs_the_same_pins_through_pip():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps
+    pip = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
+    assert "-r requirements.txt" in pip and "-e ." in pip
+    conda_pins = [d for d in deps if isinstance(d, str) and d not in ("python=3.11", "pip")]
+    assert not conda_pins, f"conda-installed packages would diverge from requirements.txt: {conda_pins}"
+
+
+def test_python_version_is_pinned_consistently():
+    assert 'requires-python = ">=3.11,<3.12"' in (ROOT / "pyproject.toml").read_text()
+    assert "PYTHON ?= python3.11" in (ROOT / "Makefile").read_text()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_ci_preset_equals_the_notebook_defaults(notebook):
+    ci = run.load_preset("ci")
+    defaults = {k: ast.literal_eval(v["default"]) for k, v in run.notebook_parameters(notebook).items()}
+    section = ci.get(notebook.stem)
+    assert section is not None, f"notebooks/params/ci.yaml has no section {notebook.stem}"
+    assert section == defaults, "the ci preset must be the notebook's defaults"
+
+
+@pytest.mark.parametrize("preset", run.PRESETS)
+def test_presets_name_only_real_notebooks_and_parameters(preset):
+    sections = run.load_preset(preset)
+    stems = {nb.stem for nb in NOTEBOOKS}
+    assert set(sections) <= stems, f"{preset}.yaml names notebooks that do not exist: {set(sections) - stems}"
+    run.plan(NOTEBOOKS, sections, {})  # raises on a parameter a notebook does not have
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_shape(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "strip outputs (nbstripout)"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and params[0] is code[0], "one parameters cell, the first code cell"
+    assert re.search(r"^seed: int = \d+  # ", params[0].source, re.M), "every notebook has a typed, commented seed"
+    for line in params[0].source.splitlines():
+        if line.strip():
+            assert re.match(r"^\w+: [\w\[\], ]+ = .+  # .+", line), f"parameter without type or comment: {line}"
+    source = "\n".join(c.source for c in code)
+    assert "helpers.setup(" in code[1].source, "the cell after the parameters calls helpers.setup"
+    assert "sys.path" not in source and "%run" not in source
+    headings = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"]
+    assert any(h.startswith("## Exercises") for h in headings) and any(h.startswith("## Summary") for h in headings)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
