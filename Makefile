@@ -29,8 +29,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check helpers tests notebooks
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
+# Unit, runner, student-copy and browser tests, then every notebook end to end (nbmake, ci preset = defaults).
 test: lint
-	$(BIN)/python -m pytest tests --durations=15
+	$(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=900 --durations=25
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks
