@@ -34,7 +34,7 @@ test: lint
 	$(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=900 --durations=25
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks
+	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 student: $(STAMP)
 	$(BIN)/python -m helpers.student --out student
