@@ -248,12 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    {result.status} in {result.seconds:.1f} s {result.error}", flush=True)
         results.append(result)
     print(write_summary(results, out_dir, f"Run {out_dir.name} (preset {args.preset})"))
-    try:
-        from helpers.report import write_report
-    except ImportError:  # the HTML report is optional; the summary files are always written
-        pass
-    else:
-        print(f"report: {write_report(out_dir, results)}")
+    from helpers.report import write_report
+
+    print(f"report: {write_report(out_dir, results)}")
     print(f"executed notebooks and summary in {out_dir}")
     return 0 if all(r.status == "passed" for r in results) else 1
 
