@@ -184,8 +184,10 @@ def _configure_devices(devices: int | None, accelerator: str) -> tuple[str, list
             names = names[:devices]
         return "gpu", names
 
+    if devices is None:  # leave the device configuration as it is (one CPU unless set before)
+        return "cpu", [d.name for d in tf.config.list_logical_devices("CPU")]
     cpus = tf.config.list_physical_devices("CPU")
-    wanted = devices or 1
+    wanted = devices
     try:
         tf.config.set_logical_device_configuration(
             cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(wanted)]

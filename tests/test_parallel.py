@@ -1,8 +1,5 @@
 """Unit tests of helpers.parallel (notebook 06): device choice, placement, GPipe schedules, DTensor bytes."""
 
-import re
-import subprocess
-import sys
 from itertools import pairwise
 from pathlib import Path
 
@@ -17,15 +14,7 @@ dtensor = parallel.dtensor
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Logical CPUs must be configured before TensorFlow runs an op. Ask for 2 unless another test module already
-# configured at least that many; if TensorFlow already started with one CPU (another module ran
-# helpers.setup() first), the multi-device tests run in a fresh process instead (last test below).
-_CPU = tf.config.list_physical_devices("CPU")[0]
-try:
-    if len(tf.config.get_logical_device_configuration(_CPU) or []) < 2:
-        tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfiguration()] * 2)
-except RuntimeError:
-    pass  # TensorFlow already started: use what exists
+# tests/conftest.py configures 4 logical CPUs for the session, before TensorFlow starts.
 
 
 def _logical_cpus():
@@ -34,8 +23,7 @@ def _logical_cpus():
 
 @pytest.fixture(scope="module")
 def two_devices():
-    if len(_logical_cpus()) < 2:
-        pytest.skip("TensorFlow started here with one CPU; test_multi_device_tests_in_a_fresh_process runs this")
+    assert len(_logical_cpus()) >= 2, "tests/conftest.py should have configured 4 logical CPUs"
     return parallel.device_map(2)
 
 
@@ -153,14 +141,3 @@ def test_bytes_per_device_for_mirrored_and_plain_variables(two_devices):
     assert parallel.bytes_per_device([mirrored]) == dict.fromkeys(names, 40)
     assert parallel.bytes_per_device([mirrored, plain]) == {names[0]: 40, names[1]: 64}
     assert len(parallel.components(mirrored)) == 2
-
-
-def test_multi_device_tests_in_a_fresh_process():
-    """Where this process has one CPU device, the tests that need two run in a new process, not skipped."""
-    if len(_logical_cpus()) >= 2:
-        pytest.skip("this process has two devices: the multi-device tests ran here")
-    done = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    skipped = re.search(r"(\d+) skipped", done.stdout.splitlines()[-1])
-    assert skipped is None or skipped.group(1) == "1", done.stdout[-2000:]  # only this test skips there
