@@ -151,7 +151,7 @@ def jupyterlab(root: Path, home: Path):
     # Private Jupyter folders: no user config, no user kernelspec shadowing this venv's python3 kernel.
     for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
-        env[var] = str(home / sub)
+        env[var] = str(home / "jupyter" / sub)  # not home/data: that is the link to the repo's data/
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            "--port-retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
            f"--LabApp.user_settings_dir={home / 'settings'}", f"--LabApp.workspaces_dir={home / 'workspaces'}"]
