@@ -70,6 +70,10 @@ def test_notebook_shape(notebook):
     for line in params[0].source.splitlines():
         if line.strip():
             assert re.match(r"^\w+: [\w\[\], ]+ = .+  # .+", line), f"parameter without type or comment: {line}"
+    declared = [line for line in params[0].source.splitlines() if line.strip()]
+    parsed = run.notebook_parameters(notebook)
+    assert len(parsed) == len(declared), f"papermill parses {sorted(parsed)} of {len(declared)} lines"
+    assert all(info["help"] for info in parsed.values()), "every parameter's comment reaches --list"
     source = "\n".join(c.source for c in code)
     assert "helpers.setup(" in code[1].source, "the cell after the parameters calls helpers.setup"
     assert "sys.path" not in source and "%run" not in source
