@@ -1,0 +1,368 @@
+"""Serving benchmark: throughput and p50/p99 latency at several client concurrencies, batching off and on,
+against the model's own in-process call as the ceiling; plus the REST overhead of one small predict.
+
+``python -m helpers.serving.bench --out DIR`` trains nothing: it exports the digits MLP (quickly trained)
+and a small, compute-bound CNN, and measures both side by side in one run. The notebook calls
+:func:`run_benchmark` on its own exported model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from helpers.serving import client as cl
+from helpers.serving.flags import BatchingParameters
+
+
+def make_cnn(seed: int = 0, filters: int = 64):
+    """A small CNN on 8x8x1 digit images whose batched call is compute-bound (a few ms for 32 images)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=(8, 8, 1), name="images")
+    x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(2 * filters, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="digits_cnn")
+
+
+def percentiles(ms: list[float]) -> tuple[float, float]:
+    """(p50, p99) of latencies in milliseconds."""
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def load_level(call, clients: int, total: int, timeout_s: float = 120) -> dict:
+    """Run ``total`` calls of ``call(i)`` from ``clients`` threads; throughput (req/s), p50/p99 (ms), failures."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    counter = iter(range(total))
+    lock = threading.Lock()
+    deadline = time.monotonic() + timeout_s
+
+    def worker():
+        while time.monotonic() < deadline:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            start = time.perf_counter()
+            try:
+                call(i)
+                latencies.append((time.perf_counter() - start) * 1000)
+            except Exception as err:
+                failures.append(f"{type(err).__name__}: {err}"[:200])
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout_s)
+    elapsed = time.perf_counter() - start
+    p50, p99 = percentiles(latencies) if latencies else (float("nan"), float("nan"))
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "throughput": len(latencies) / elapsed,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "failures": len(failures),
+        "errors": failures[:3],
+    }
+
+
+def grpc_load(target: str, reqs: list, clients: int, total: int, timeout_s: float = 120) -> dict:
+    """Like :func:`load_level` for gRPC Predict, with ``clients`` concurrent calls in flight on one asyncio
+    channel (``grpc.aio``): far less client CPU than one thread per client, so the server is what is measured."""
+    import asyncio
+
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    async def run():
+        latencies, failures = [], []
+        counter = iter(range(total))
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+            async def worker():
+                for i in counter:
+                    start = time.perf_counter()
+                    try:
+                        await stub.Predict(reqs[i % len(reqs)], timeout=30)
+                        latencies.append((time.perf_counter() - start) * 1000)
+                    except grpc.aio.AioRpcError as err:
+                        failures.append(f"{err.code().name}: {err.details()}"[:200])
+
+            start = time.perf_counter()
+            await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(clients))), timeout_s)
+            return latencies, failures, time.perf_counter() - start
+
+    box = {}
+    # a thread of its own: Jupyter's kernel already runs an event loop in this one
+    thread = threading.Thread(target=lambda: box.update(result=asyncio.run(run())), daemon=True)
+    thread.start()
+    thread.join(timeout_s + 10)
+    if "result" not in box:
+        raise RuntimeError(f"gRPC load with {clients} clients did not finish in {timeout_s} s")
+    latencies, failures, elapsed = box["result"]
+    p50, p99 = percentiles(latencies) if latencies else (float("nan"), float("nan"))
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "throughput": len(latencies) / elapsed,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "failures": len(failures),
+        "errors": failures[:3],
+        "latencies": latencies,
+        "seconds": elapsed,
+    }
+
+
+def in_process(path: str | Path, x: np.ndarray, batch: int, seconds: float = 1.5) -> dict:
+    """The SavedModel's own serving signature, called in this process on ``batch`` rows: rows/s, p50 (ms)."""
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    name = list(fn.structured_input_signature[1])[0]
+    rows = tf.constant(np.resize(x, (batch,) + x.shape[1:]).astype("float32"))
+    for _ in range(3):
+        fn(**{name: rows})
+    times, end = [], time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 5:
+        start = time.perf_counter()
+        fn(**{name: rows})
+        times.append(time.perf_counter() - start)
+    return {"batch": batch, "rows_per_s": batch * len(times) / sum(times), "p50_ms": 1000 * float(np.median(times))}
+
+
+def _merge(parts: list[dict]) -> dict:
+    """One row from several rounds at the same concurrency: total requests over total time, pooled latencies."""
+    latencies = [ms for p in parts for ms in p["latencies"]]
+    p50, p99 = percentiles(latencies) if latencies else (float("nan"), float("nan"))
+    return {
+        "clients": parts[0]["clients"],
+        "requests": len(latencies),
+        "throughput": len(latencies) / sum(p["seconds"] for p in parts),
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "failures": sum(p["failures"] for p in parts),
+        "errors": [e for p in parts for e in p["errors"]][:3],
+    }
+
+
+def default_batching(clients: int) -> BatchingParameters:
+    """Batching parameters for ``clients`` concurrent one-example requests: batches of up to ``clients``."""
+    return BatchingParameters(
+        max_batch_size=clients, batch_timeout_micros=0, max_enqueued_batches=clients, num_batch_threads=1
+    )
+
+
+def launch_servers(base_path, model_name: str, workdir, server: str = "auto", batching=None, clients: int = 32):
+    """Launch (without waiting) the two servers the benchmark compares: ``{"off": ..., "on": ...}``, gRPC
+    only, folders read once at start-up (so a version added later does not change what is measured)."""
+    batching = batching or default_batching(clients)
+    params_file = Path(workdir) / f"batching_{model_name}.pbtxt"
+    params_file.write_text(batching.to_text())
+    common = {"model_name": model_name, "model_base_path": str(base_path), "file_system_poll_wait_seconds": 0}
+    return {
+        "off": cl.launch(workdir, server=server, rest=False, **common),
+        "on": cl.launch(
+            workdir,
+            server=server,
+            rest=False,
+            enable_batching=True,
+            batching_parameters_file=str(params_file),
+            **common,
+        ),
+    }
+
+
+def run_benchmark(
+    base_path,
+    model_name: str,
+    input_name: str,
+    x: np.ndarray,
+    workdir,
+    levels=(1, 8, 32),
+    requests: int = 300,
+    server: str = "auto",
+    batching: BatchingParameters | None = None,
+    version: int | None = None,
+    servers: dict | None = None,
+    rounds: int = 3,
+) -> dict:
+    """gRPC load at each concurrency in ``levels`` with batching off, then on, and the in-process ceiling.
+
+    ``servers`` are two already launched servers (see :func:`launch_servers`; they are not stopped here);
+    without them both are started and stopped here. Returns ``{"rows": [...], "in_process": {...}}``; each
+    row has mode, clients, throughput (req/s, one example per request), p50_ms, p99_ms, failures.
+    """
+    batching = batching or default_batching(max(levels))
+    own = servers is None
+    if own:
+        servers = launch_servers(base_path, model_name, workdir, server, batching, max(levels))
+    reqs = [cl.predict_request(model_name, x[i : i + 1], input_name, version) for i in range(len(x))]
+    rows = []
+    try:
+        targets = {mode: servers[mode].wait_ready().grpc_target for mode in ("off", "on")}
+        for target in targets.values():
+            grpc_load(target, reqs, max(levels), 2 * max(levels))  # warm-up
+        for clients in levels:
+            # off and on alternate in short rounds, so that a burst of load from elsewhere hits both alike
+            parts = {"off": [], "on": []}
+            for _ in range(rounds):
+                for mode, target in targets.items():
+                    parts[mode].append(grpc_load(target, reqs, clients, max(clients, requests // rounds)))
+            for mode in ("off", "on"):
+                rows.append({"mode": f"batching {mode}", **_merge(parts[mode])})
+    finally:
+        if own:
+            for srv in servers.values():
+                srv.stop()
+    versions = sorted(int(p.name) for p in Path(base_path).iterdir() if p.name.isdigit())
+    path = Path(base_path) / str(version or versions[-1])
+    ceiling = in_process(path, x, max(levels))
+    return {"rows": rows, "in_process": ceiling, "batching": batching.__dict__}
+
+
+def rest_overhead(base_path, model_name: str, x: np.ndarray, workdir, server: str = "auto", count: int = 200) -> dict:
+    """p50 of one single-example REST predict minus p50 of the same call in process (milliseconds)."""
+    import requests
+
+    versions = sorted(int(p.name) for p in Path(base_path).iterdir() if p.name.isdigit())
+    local = in_process(Path(base_path) / str(versions[-1]), x[:1], 1, seconds=1.0)
+    with cl.serve(workdir, server=server, model_name=model_name, model_base_path=str(base_path)) as srv:
+        url = cl.rest_url(srv.rest, model_name, verb="predict")
+        body = json.dumps({"instances": x[:1].tolist()})
+        times = []
+        with requests.Session() as session:
+            for i in range(count + 10):
+                start = time.perf_counter()
+                reply = session.post(url, data=body, timeout=10)
+                if i >= 10:
+                    times.append((time.perf_counter() - start) * 1000)
+                reply.raise_for_status()
+    rest_p50 = float(np.median(times))
+    return {"rest_p50_ms": rest_p50, "in_process_p50_ms": local["p50_ms"], "overhead_ms": rest_p50 - local["p50_ms"]}
+
+
+def table(result: dict) -> str:
+    """A plain-text table of :func:`run_benchmark`'s rows and the in-process ceiling."""
+    lines = [f"{'mode':<14}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}"]
+    for r in result["rows"]:
+        lines.append(
+            f"{r['mode']:<14}{r['clients']:>8}{r['throughput']:>10.0f}{r['p50_ms']:>9.2f}"
+            f"{r['p99_ms']:>9.2f}{r['failures']:>8}"
+        )
+    c = result["in_process"]
+    lines.append(f"{'in-process':<14}{'b=' + str(c['batch']):>8}{c['rows_per_s']:>10.0f}{c['p50_ms']:>9.2f}")
+    return "\n".join(lines)
+
+
+def summary(result: dict) -> dict:
+    """Key figures: throughput with batching off/on at the highest concurrency, their ratio, the ceiling."""
+    top = max(r["clients"] for r in result["rows"])
+    off = next(r for r in result["rows"] if r["mode"] == "batching off" and r["clients"] == top)
+    on = next(r for r in result["rows"] if r["mode"] == "batching on" and r["clients"] == top)
+    ceiling = result["in_process"]["rows_per_s"]
+    return {
+        "clients": top,
+        "off_rps": off["throughput"],
+        "on_rps": on["throughput"],
+        "batching_speedup": on["throughput"] / off["throughput"],
+        "in_process_rps": ceiling,
+        "on_vs_in_process": on["throughput"] / ceiling,
+        "failures": sum(r["failures"] for r in result["rows"]),
+    }
+
+
+def plot(result: dict, path=None, title: str = ""):
+    """Throughput and p50/p99 latency against concurrency, batching off vs on, with the ceiling."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for mode, color in (("batching off", "tab:red"), ("batching on", "tab:green")):
+        rows = [r for r in result["rows"] if r["mode"] == mode]
+        xs = [r["clients"] for r in rows]
+        ax1.plot(xs, [r["throughput"] for r in rows], "o-", color=color, label=mode)
+        ax2.plot(xs, [r["p50_ms"] for r in rows], "o-", color=color, label=f"{mode} p50")
+        ax2.plot(xs, [r["p99_ms"] for r in rows], "o--", color=color, alpha=0.6, label=f"{mode} p99")
+    ax1.axhline(result["in_process"]["rows_per_s"], color="gray", ls=":", label="in-process ceiling")
+    ax1.set(xscale="log", yscale="log", xlabel="concurrent gRPC clients", ylabel="examples / s", title=title)
+    ax2.set(xscale="log", yscale="log", xlabel="concurrent gRPC clients", ylabel="latency (ms)")
+    for ax in (ax1, ax2):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def main(argv=None) -> int:
+    """CLI: export the MLP and the CNN, benchmark both, print the figures, write JSON and PNGs to --out."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.serving.bench", description=__doc__)
+    parser.add_argument("--out", default=None, help="folder for results.json and the plots (default: a temp dir)")
+    parser.add_argument("--levels", default="1,8,32", help="client concurrencies, comma separated")
+    parser.add_argument("--requests", type=int, default=400, help="requests per concurrency level")
+    parser.add_argument("--server", default="auto", choices=cl.SERVER_CHOICES)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs of the MLP")
+    args = parser.parse_args(argv)
+    import tempfile
+
+    import helpers
+
+    out = Path(args.out or tempfile.mkdtemp(prefix="serving-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    helpers.setup(seed=args.seed)
+    from helpers.data import load_digits
+    from helpers.models import export_version, train_digits_classifier
+
+    data = load_digits(args.seed)
+    levels = tuple(int(v) for v in args.levels.split(","))
+    mlp, _ = train_digits_classifier(epochs=args.epochs, seed=args.seed, data=data)
+    export_version(mlp, out / "models" / "mlp", 1)
+    export_version(make_cnn(args.seed), out / "models" / "cnn", 1)
+    images = data.x_test.reshape(-1, 8, 8, 1)
+    results = {
+        "mlp": run_benchmark(
+            out / "models" / "mlp", "mlp", "features", data.x_test, out, levels, args.requests, args.server
+        ),
+        "cnn": run_benchmark(out / "models" / "cnn", "cnn", "images", images, out, levels, args.requests, args.server),
+        "rest": rest_overhead(out / "models" / "mlp", "mlp", data.x_test, out, args.server),
+    }
+    for name in ("mlp", "cnn"):
+        print(f"\n== {name} ==\n{table(results[name])}")
+        results[name]["summary"] = summary(results[name])
+        plot(results[name], out / f"bench_{name}.png", title=name)
+    mlp_s, cnn_s, rest = results["mlp"]["summary"], results["cnn"]["summary"], results["rest"]
+    print(
+        f"\nbatching on/off at {mlp_s['clients']} gRPC clients (MLP): {mlp_s['on_rps']:.0f} / "
+        f"{mlp_s['off_rps']:.0f} req/s = {mlp_s['batching_speedup']:.2f}x"
+    )
+    print(
+        f"CNN (in-process batch of {results['cnn']['in_process']['batch']} takes "
+        f"{results['cnn']['in_process']['p50_ms']:.1f} ms): server with batching {cnn_s['on_rps']:.0f} vs "
+        f"in-process {cnn_s['in_process_rps']:.0f} examples/s = {cnn_s['on_vs_in_process']:.2f}"
+    )
+    print(
+        f"REST p50 {rest['rest_p50_ms']:.2f} ms vs in-process {rest['in_process_p50_ms']:.2f} ms: "
+        f"overhead {rest['overhead_ms']:.2f} ms"
+    )
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nresults in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
