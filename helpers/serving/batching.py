@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
@@ -155,12 +155,19 @@ class Batcher:
             self.stats["max_rows"] = max(self.stats["max_rows"], batch.size)
             start = 0
             for task in tasks:
-                task.future.set_result({n: v[start : start + task.size] for n, v in outputs.items()})
+                if not task.future.cancelled():  # a request whose deadline passed is not answered
+                    try:
+                        task.future.set_result({n: v[start : start + task.size] for n, v in outputs.items()})
+                    except InvalidStateError:  # cancelled in the meantime
+                        pass
                 start += task.size
         except BaseException as err:  # every waiting request gets the model's error
             for task in tasks:
                 if not task.future.done():
-                    task.future.set_exception(err)
+                    try:
+                        task.future.set_exception(err)
+                    except InvalidStateError:
+                        pass
 
     def stop(self) -> None:
         """Finish the batches already queued, then stop the threads."""
