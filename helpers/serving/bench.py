@@ -67,6 +67,13 @@ def load_level(call, clients: int, total: int, timeout_s: float = 120) -> dict:
     for t in threads:
         t.join(timeout_s)
     elapsed = time.perf_counter() - start
+    summary = _level_summary(clients, latencies, failures, elapsed)
+    del summary["latencies"], summary["seconds"]
+    return summary
+
+
+def _level_summary(clients: int, latencies: list, failures: list, elapsed: float) -> dict:
+    """Throughput, p50/p99 latency and failures of one concurrency level."""
     p50, p99 = percentiles(latencies) if latencies else (float("nan"), float("nan"))
     return {
         "clients": clients,
@@ -76,6 +83,8 @@ def load_level(call, clients: int, total: int, timeout_s: float = 120) -> dict:
         "p99_ms": p99,
         "failures": len(failures),
         "errors": failures[:3],
+        "latencies": latencies,
+        "seconds": elapsed,
     }
 
 
@@ -113,19 +122,7 @@ def grpc_load(target: str, reqs: list, clients: int, total: int, timeout_s: floa
     thread.join(timeout_s + 10)
     if "result" not in box:
         raise RuntimeError(f"gRPC load with {clients} clients did not finish in {timeout_s} s")
-    latencies, failures, elapsed = box["result"]
-    p50, p99 = percentiles(latencies) if latencies else (float("nan"), float("nan"))
-    return {
-        "clients": clients,
-        "requests": len(latencies),
-        "throughput": len(latencies) / elapsed,
-        "p50_ms": p50,
-        "p99_ms": p99,
-        "failures": len(failures),
-        "errors": failures[:3],
-        "latencies": latencies,
-        "seconds": elapsed,
-    }
+    return _level_summary(clients, *box["result"])
 
 
 def in_process(path: str | Path, x: np.ndarray, batch: int, seconds: float = 1.5) -> dict:
