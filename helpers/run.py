@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     except RunnerError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out_dir = args.out or ROOT / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    # Absolute: each notebook's kernel runs in the notebooks folder, not where the runner was started.
+    out_dir = (args.out or ROOT / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for i, (nb, params) in enumerate(planned.items(), 1):

@@ -79,9 +79,10 @@ def test_parse_value_types():
     assert run.parse_value("true") is True and run.parse_value("digits") == "digits"
 
 
-def test_run_applies_preset_and_overrides_and_writes_summaries(workbook, tmp_path):
+def test_run_applies_preset_and_overrides_and_writes_summaries(workbook, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    code = run.main(["--notebooks", str(workbook), "--preset", "classroom", "-p", "name", "yo", "--out", str(out)])
+    monkeypatch.chdir(tmp_path)  # a relative --out must work although kernels run in the notebooks folder
+    code = run.main(["--notebooks", str(workbook), "--preset", "classroom", "-p", "name", "yo", "--out", "run"])
     assert code == 0
     summary = {r["notebook"]: r for r in json.loads((out / "summary.json").read_text())}
     assert summary["01_alpha"]["parameters"] == {"epochs": 3} and summary["01_alpha"]["figures"] == {"double": 6}
