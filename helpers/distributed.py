@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from helpers.runtime import check_choice, check_int, connect_tpu, free_port
+from helpers.runtime import check_choice, check_int, connect_tpu, free_port, stop_processes
 
 STRATEGIES = ("auto", "default", "mirrored", "tpu", "multiworker")
 WORKER_MODULE = "helpers.distributed_worker"
@@ -163,19 +163,7 @@ class Cluster:
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop every worker: SIGTERM, then SIGKILL after ``grace`` seconds; reaps them all."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + grace
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_processes(self.procs, grace)
         _LIVE.discard(self)
 
     def wait(self, timeout: float = 120.0, poll: float = 0.2) -> list[int]:

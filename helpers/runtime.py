@@ -11,8 +11,11 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
+import subprocess
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,3 +267,29 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to the process's group (it was started with ``start_new_session=True``), else to it."""
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            process.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop_processes(processes: list[subprocess.Popen], grace: float = 5.0) -> None:
+    """Stop worker/server processes: SIGTERM to every group at once, SIGKILL to what still runs after
+    ``grace`` seconds, and reap them all (no zombies, nothing left behind)."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in running:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait(timeout=10)

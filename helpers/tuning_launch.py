@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.runtime import check_choice, check_int, free_port
+from helpers.runtime import check_choice, check_int, free_port, stop_processes
 
 WORKER_MODULE = "helpers.tuning_worker"
 TUNER_NAMES = ("random", "hyperband", "bayesian")  # the same as helpers.tuning.TUNER_NAMES
@@ -89,15 +89,7 @@ class ProcessGroup:
 
     def stop(self) -> None:
         """Terminate, then kill, every process still running; wait for all of them."""
-        for name in self.alive():
-            self.procs[name].terminate()
-        deadline = time.monotonic() + self.grace
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_processes(list(self.procs.values()), self.grace)
 
     def __enter__(self) -> ProcessGroup:
         atexit.register(self.stop)

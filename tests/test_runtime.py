@@ -108,3 +108,15 @@ def test_gpu_requested_without_gpu_is_a_clear_error():
     done = _run("import helpers\nhelpers.setup(accelerator='gpu')")
     assert done.returncode != 0
     assert "accelerator='gpu' was asked for, but TensorFlow sees no GPU" in done.stderr
+
+
+def test_stop_processes_terminates_then_kills_stubborn_groups():
+    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                               "print('ready', flush=True); time.sleep(60)"],
+        start_new_session=True, stdout=subprocess.PIPE, text=True)
+    assert stubborn.stdout.readline().strip() == "ready"  # its SIGTERM handler is in place
+    runtime.stop_processes([polite, stubborn], grace=1.0)
+    assert polite.returncode == -15 and stubborn.returncode == -9
+    runtime.stop_processes([polite, stubborn])  # stopping what already ended is a no-op

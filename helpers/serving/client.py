@@ -8,7 +8,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from helpers.runtime import check_choice, free_port
+from helpers.runtime import check_choice, free_port, stop_processes
 from helpers.serving.flags import to_argv
 
 BINARY = "tensorflow_model_server"
@@ -106,19 +105,7 @@ class ModelServer:
 
 
 def _stop(process: subprocess.Popen, timeout: float = 10) -> int | None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                process.kill()
-            process.wait(5)
+    stop_processes([process], grace=timeout)
     _RUNNING.discard(process)
     return process.returncode
 
