@@ -17,6 +17,7 @@ All processes share the tuner's project folder. Each worker writes the trials it
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
     if not tuner_id or "KERASTUNER_ORACLE_IP" not in os.environ or "KERASTUNER_ORACLE_PORT" not in os.environ:
         parser.error("set KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT")
+    gc.freeze()  # Keras Tuner runs gc.collect() before every trial: skip the objects the imports made
     seed_everything(args.seed)
     data = load_digits(args.seed)
     (x_train, y_train), (x_val, y_val) = data.validation(0.2)
