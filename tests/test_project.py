@@ -80,3 +80,16 @@ def test_notebook_shape(notebook):
     headings = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"]
     assert any(h.startswith("## Exercises") for h in headings) and any(h.startswith("## Summary") for h in headings)
     assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_installed_packages_have_compiled_bytecode():
+    # Without .pyc files (an installer that skips compiling, and PYTHONDONTWRITEBYTECODE set) every process
+    # compiles TensorFlow from source when it imports it: twice the import time, in every worker process.
+    import importlib.util
+
+    import keras
+    import tensorflow as tf
+
+    for module in (tf, keras):
+        cached = Path(importlib.util.cache_from_source(module.__file__))
+        assert cached.exists(), f"{module.__name__} has no compiled bytecode ({cached}): reinstall with bytecode"
