@@ -22,7 +22,7 @@ UV := uv==0.13.9
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(UV)
+	$(BIN)/python -m pip install --quiet $(UV) || echo "uv could not be installed: pip installs the pins"
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt \
 		|| $(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . \
