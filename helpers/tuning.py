@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.runtime import check_choice, check_int
+from helpers.tuning_launch import TUNER_NAMES  # defined there: the launcher imports no TensorFlow
 
-TUNER_NAMES = ("random", "hyperband", "bayesian")
 OBJECTIVE = "val_accuracy"
 
 

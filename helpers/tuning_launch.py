@@ -25,7 +25,7 @@ from typing import Any
 from helpers.runtime import check_choice, check_int, free_port, stop_processes
 
 WORKER_MODULE = "helpers.tuning_worker"
-TUNER_NAMES = ("random", "hyperband", "bayesian")  # the same as helpers.tuning.TUNER_NAMES
+TUNER_NAMES = ("random", "hyperband", "bayesian")  # also helpers.tuning.TUNER_NAMES (imported from here)
 
 
 class SearchFailed(RuntimeError):
