@@ -235,8 +235,9 @@ def run_benchmark(
         if own:
             for srv in servers.values():
                 srv.stop()
-    versions = sorted(int(p.name) for p in Path(base_path).iterdir() if p.name.isdigit())
-    path = Path(base_path) / str(version or versions[-1])
+    from helpers.serving.models import version_folders  # imports TensorFlow: only when measuring in process
+
+    path = Path(base_path) / str(version or version_folders(base_path)[-1])
     ceiling = in_process(path, x, max(levels))
     return {"rows": rows, "in_process": ceiling, "batching": batching.__dict__}
 
@@ -245,8 +246,9 @@ def rest_overhead(base_path, model_name: str, x: np.ndarray, workdir, server: st
     """p50 of one single-example REST predict minus p50 of the same call in process (milliseconds)."""
     import http.client
 
-    versions = sorted(int(p.name) for p in Path(base_path).iterdir() if p.name.isdigit())
-    local = in_process(Path(base_path) / str(versions[-1]), x[:1], 1, seconds=1.0)
+    from helpers.serving.models import version_folders
+
+    local = in_process(Path(base_path) / str(version_folders(base_path)[-1]), x[:1], 1, seconds=1.0)
     flags = {"model_name": model_name, "model_base_path": str(base_path), "file_system_poll_wait_seconds": 0}
     flags.update(tensorflow_intra_op_parallelism=1, tensorflow_inter_op_parallelism=1)  # see launch_servers
     with cl.serve(workdir, server=server, **flags) as srv:
