@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from helpers.runtime import check_choice, check_int, connect_tpu, free_port, stop_processes
+from helpers.runtime import check_choice, check_int, connect_tpu, free_port, is_tensorflow_noise, stop_processes
 
 STRATEGIES = ("auto", "default", "mirrored", "tpu", "multiworker")
 WORKER_MODULE = "helpers.distributed_worker"
@@ -219,7 +219,7 @@ class Cluster:
 
     def tail(self, index: int, lines: int = 15) -> str:
         """The last ``lines`` lines of worker ``index``'s log, without TensorFlow's start-up noise."""
-        kept = [line for line in self.log(index).splitlines() if not _is_noise(line)]
+        kept = [line for line in self.log(index).splitlines() if not is_tensorflow_noise(line)]
         return "\n".join(kept[-lines:])
 
     def events(self, index: int) -> list[dict[str, Any]]:
@@ -236,10 +236,6 @@ def _die_with_parent() -> None:
     killed kernel (no atexit, no finally) leaves no worker behind. A no-op elsewhere."""
     if _PRCTL is not None:
         _PRCTL(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
-
-
-def _is_noise(line: str) -> bool:
-    return line.startswith(("WARNING: All log messages before absl", "I0000", "W0000", "E0000"))
 
 
 def children_alive(pids: Sequence[int]) -> list[int]:

@@ -262,6 +262,22 @@ def record(name: str, value: Any) -> Any:
     return value
 
 
+def is_tensorflow_noise(line: str) -> bool:
+    """True for the log lines TensorFlow's C++ runtime prints at start-up (``I0000 ...``, the absl notice):
+    they never explain a failure, so log tails shown in errors leave them out."""
+    return line.startswith(("WARNING: All log messages before absl", "I0000", "W0000", "E0000"))
+
+
+def log_tail(path: str | Path, lines: int = 12) -> str:
+    """The last ``lines`` lines of the log file ``path`` without TensorFlow's start-up noise; "(no log)" if
+    the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return "(no log)"
+    kept = [line for line in path.read_text(errors="replace").splitlines() if not is_tensorflow_noise(line)]
+    return "\n".join(kept[-lines:])
+
+
 def free_port() -> int:
     """A TCP port that is free on 127.0.0.1 right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.runtime import check_choice, check_int, free_port, stop_processes
+from helpers.runtime import check_choice, check_int, free_port, log_tail, stop_processes
 
 WORKER_MODULE = "helpers.tuning_worker"
 TUNER_NAMES = ("random", "hyperband", "bayesian")  # also helpers.tuning.TUNER_NAMES (imported from here)
@@ -51,15 +51,6 @@ class DistributedRun:
         for row in rows:
             row["start"], row["end"] = row["start"] - t0, row["end"] - t0
         return sorted(rows, key=lambda r: r["start"])
-
-
-def _tail(path: Path, lines: int = 12) -> str:
-    """The last ``lines`` lines of a log file (TensorFlow's start-up noise left out)."""
-    if not path.exists():
-        return "(no log)"
-    text = [ln for ln in path.read_text(errors="replace").splitlines()
-            if "cudart_stub" not in ln and "cpu_feature_guard" not in ln and "absl::InitializeLog" not in ln]
-    return "\n".join(text[-lines:])
 
 
 class ProcessGroup:
@@ -155,11 +146,11 @@ def _wait(group: ProcessGroup, names: list[str], deadline: float) -> None:
         for watched in set(names) | {"chief"}:
             code = group.procs[watched].poll()
             if code not in (None, 0):
-                raise SearchFailed(f"{watched} exited with code {code}:\n{_tail(group.logs[watched])}")
+                raise SearchFailed(f"{watched} exited with code {code}:\n{log_tail(group.logs[watched])}")
         if all(group.procs[n].poll() == 0 for n in names):
             return
         if time.monotonic() > deadline:
             still = [n for n in names if group.procs[n].poll() is None]
             raise SearchFailed(f"timed out waiting for {still}; last lines of {still[0]}'s log:\n"
-                               f"{_tail(group.logs[still[0]])}")
+                               f"{log_tail(group.logs[still[0]])}")
         time.sleep(0.2)

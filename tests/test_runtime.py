@@ -120,3 +120,13 @@ def test_stop_processes_terminates_then_kills_stubborn_groups():
     runtime.stop_processes([polite, stubborn], grace=1.0)
     assert polite.returncode == -15 and stubborn.returncode == -9
     runtime.stop_processes([polite, stubborn])  # stopping what already ended is a no-op
+
+
+def test_log_tail_leaves_out_tensorflow_start_up_noise(tmp_path):
+    log = tmp_path / "worker.log"
+    assert runtime.log_tail(log) == "(no log)"
+    log.write_text("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                   "I0000 00:00:1795707586.164915   31370 cudart_stub.cc:31] Could not find cuda drivers\n"
+                   "step 1\nTraceback (most recent call last):\nValueError: bad shape\n")
+    assert runtime.log_tail(log) == "step 1\nTraceback (most recent call last):\nValueError: bad shape"
+    assert runtime.log_tail(log, lines=1) == "ValueError: bad shape"
