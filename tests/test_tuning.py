@@ -249,3 +249,69 @@ def test_distributed_run_assignments():
     assert [(r["tuner_id"], r["trial_id"], r["start"], r["end"]) for r in rows] == [
         ("tuner0", "0", 0.0, 2.0), ("tuner1", "1", 0.5, 3.0)]
     assert json.dumps(rows)  # plain data, ready for a table
+
+
+# ------------------------------------------------------------------------------------------- pooled search
+KT_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+
+
+def _port_is_free(address: str) -> bool:
+    import socket
+
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, int(port)))
+        except OSError:
+            return False
+    return True
+
+
+def test_run_worker_in_this_process_serves_every_trial_and_restores_the_environment(tmp_path):
+    import threading
+
+    from helpers.runtime import free_port
+    from helpers.tuning_worker import DigitsHyperModel, OracleServer, run_worker
+
+    address = f"127.0.0.1:{free_port()}"
+    chief_tuner = tuning.make_tuner("random", DigitsHyperModel(), directory=tmp_path, project_name="search",
+                                    max_trials=2, epochs=1, seed=0, overwrite=False)
+    chief = OracleServer(chief_tuner, address).start()
+    with pytest.raises(RuntimeError, match="could not listen"):  # a second chief on the same port
+        OracleServer(chief_tuner, address).start()
+    serving = threading.Thread(target=chief.wait, args=(60,), daemon=True)
+    serving.start()
+    report = run_worker("tuner0", address, directory=str(tmp_path), project="search", max_trials=2, epochs=1)
+    serving.join(30)
+    assert not serving.is_alive() and _port_is_free(address)
+    assert [t["status"] for t in report["trials"]] == ["COMPLETED", "COMPLETED"]
+    assert "Search: Running Trial" in report["output_tail"]  # a worker's display, kept out of the console
+    assert not any(name in os.environ for name in KT_VARIABLES)
+    assert len(tuning.assert_no_failed_trials(tmp_path / "search", expected=2)) == 2
+
+
+def test_pooled_search_runs_each_trial_once_in_pool_processes_then_the_pool_stops(tmp_path):
+    warm = list(tuning_launch.start_worker_pool(2))
+    assert {w["pid"] for w in warm}.isdisjoint({os.getpid()}) and all(w["import_s"] > 0 for w in warm)
+    run = tuning_launch.run_pooled_search(tmp_path, workers=2, max_trials=3, epochs=1, timeout_s=120)
+    ran = [a["trial_id"] for a in run.assignments()]
+    assert sorted(ran) == sorted(set(ran)) and len(ran) == 3
+    assert set(ran) == set(tuning.assert_no_failed_trials(run.project_dir, expected=3)["trial_id"])
+    assert os.getpid() not in {r["pid"] for r in run.reports.values()} and run.search_s <= run.wall_s
+    assert (run.project_dir / "chief.json").exists()  # the chief's own file, not a worker's tuner0.json
+    stopped = tuning_launch.stop_worker_pool()
+    assert stopped and not any(Path(f"/proc/{pid}").exists() for pid in stopped)
+    assert tuning_launch.stop_worker_pool() == []
+
+
+def test_pooled_search_times_out_with_a_clear_error_and_closes_the_chief(tmp_path):
+    import threading
+
+    with pytest.raises(ValueError, match="pool_size must be >= 1"):
+        tuning_launch.run_pooled_search(tmp_path, pool_size=0)
+    started = time.monotonic()
+    with pytest.raises(tuning_launch.SearchFailed, match="a pooled worker failed"):
+        tuning_launch.run_pooled_search(tmp_path, workers=2, max_trials=4, epochs=1, timeout_s=1)
+    assert time.monotonic() - started < 40
+    assert not any(t.name == "keras-tuner-chief" for t in threading.enumerate())
+    tuning_launch.stop_worker_pool()
