@@ -204,7 +204,7 @@ def run_pooled_search(workdir: str | Path, *, workers: int = 2, tuner: str = "ra
 
     This process is the chief: it builds the tuner (no environment variables: a local oracle) and a
     thread serves its oracle on 127.0.0.1. Each worker is :func:`helpers.tuning_worker.run_worker`, run
-    as a task in joblib's process pool of ``max(workers, pool_size)`` processes, the pool that
+    as a task in joblib's process pool of ``max(workers, pool_size, 2)`` processes, the pool that
     scikit-learn's ``n_jobs`` uses: once a search with ``n_jobs`` has started it, its processes have
     imported TensorFlow, so a search starts in well under a second instead of several seconds.
     ``wall_s`` runs from the chief's start to the end of the last worker.
@@ -239,7 +239,8 @@ def run_pooled_search(workdir: str | Path, *, workers: int = 2, tuner: str = "ra
     options = dict(directory=str(base), project="search", tuner=tuner, max_trials=max_trials, epochs=epochs,
                    seed=seed, barrier=workers, timeout_s=timeout_s)
     try:
-        results = Parallel(n_jobs=max(workers, pool_size), timeout=timeout_s)(
+        # At least 2: joblib runs n_jobs=1 in this process, and a worker must not be the chief's process.
+        results = Parallel(n_jobs=max(workers, pool_size, 2), timeout=timeout_s)(
             delayed(run_worker)(f"tuner{i}", address, **options) for i in range(workers))
     except BaseException as err:
         cancel.set()
