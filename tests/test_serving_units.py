@@ -243,3 +243,49 @@ def test_tensor_proto_fast_paths_match_tensorflow():
         back = tf.make_ndarray(proto)
         assert back.dtype == np.asarray(a).dtype and back.shape == np.shape(a) and np.array_equal(back, a)
         assert np.array_equal(to_ndarray(tf.make_tensor_proto(a)), a)
+
+
+def test_batcher_hands_async_results_back_once_per_batch():
+    import asyncio
+
+    calls = []
+    batcher = Batcher(_slow_double(calls), BatchingParameters(max_batch_size=16, max_enqueued_batches=8))
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        wakeups = []
+        original = loop.call_soon_threadsafe
+
+        def counting(callback, *args, **kwargs):  # the batch thread's hand-backs to this loop
+            wakeups.append(callback)
+            return original(callback, *args, **kwargs)
+
+        loop.call_soon_threadsafe = counting
+        futures = [batcher.submit_async({"x": np.array([[float(i)]])}) for i in range(12)]
+        return await asyncio.gather(*futures), wakeups
+
+    try:
+        results, wakeups = asyncio.run(main())
+    finally:
+        batcher.stop()
+    assert [r["y"].tolist() for r in results] == [[[2.0 * i]] for i in range(12)]
+    assert sum(calls) == 12 and len(wakeups) == len(calls) < 12  # one wake-up of the loop per batch
+
+
+def test_batcher_gives_the_model_error_to_every_async_request():
+    import asyncio
+
+    def broken(inputs):
+        raise ValueError("model failed")
+
+    batcher = Batcher(broken, BatchingParameters(max_batch_size=4))
+
+    async def main():
+        futures = [batcher.submit_async({"x": np.ones((1, 2))}) for _ in range(3)]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    try:
+        errors = asyncio.run(main())
+    finally:
+        batcher.stop()
+    assert [str(e) for e in errors] == ["model failed"] * 3

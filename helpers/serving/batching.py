@@ -11,6 +11,7 @@ of its first row) up to the next allowed size, and the padding is dropped from t
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -28,11 +29,14 @@ Arrays = dict[str, np.ndarray]
 
 
 class _Task:
-    __slots__ = ("inputs", "size", "future")
+    """One request's rows. ``loop`` is None for a ``concurrent.futures.Future``, else the event loop that
+    owns ``future`` (an asyncio future, resolved on that loop once per batch, see ``_settle``)."""
 
-    def __init__(self, inputs: Arrays, size: int):
-        self.inputs, self.size = inputs, size
-        self.future: Future = Future()
+    __slots__ = ("inputs", "size", "future", "loop")
+
+    def __init__(self, inputs: Arrays, size: int, loop: asyncio.AbstractEventLoop | None = None):
+        self.inputs, self.size, self.loop = inputs, size, loop
+        self.future: Future | asyncio.Future = Future() if loop is None else loop.create_future()
 
 
 class _Batch:
@@ -87,10 +91,21 @@ class Batcher:
 
     def submit_future(self, inputs: Arrays) -> Future:
         """Enqueue one request; a ``concurrent.futures.Future`` of its outputs (errors raise at once)."""
+        return self._enqueue(inputs, None)
+
+    def submit_async(self, inputs: Arrays) -> asyncio.Future:
+        """Enqueue one request from a coroutine; an asyncio future of its outputs (errors raise at once).
+
+        The batch thread resolves all of a batch's futures of one event loop with a single
+        ``call_soon_threadsafe``: one wake-up of the loop per batch instead of one per request, which is most
+        of what handing a request to a thread and back costs."""
+        return self._enqueue(inputs, asyncio.get_running_loop())
+
+    def _enqueue(self, inputs: Arrays, loop: asyncio.AbstractEventLoop | None):
         size = task_size(inputs)
         if size > self.params.max_batch_size:
             raise task_too_large(size, self.params.max_batch_size)
-        task = _Task(inputs, size)
+        task = _Task(inputs, size, loop)
         with self._cv:
             if self._stopped:
                 raise ServingError(grpc.StatusCode.UNAVAILABLE, "Batch scheduler is stopped")
@@ -153,21 +168,13 @@ class Batcher:
             self.stats["calls"] += 1
             self.stats["rows"] += batch.size
             self.stats["max_rows"] = max(self.stats["max_rows"], batch.size)
-            start = 0
+            results, start = [], 0
             for task in tasks:
-                if not task.future.cancelled():  # a request whose deadline passed is not answered
-                    try:
-                        task.future.set_result({n: v[start : start + task.size] for n, v in outputs.items()})
-                    except InvalidStateError:  # cancelled in the meantime
-                        pass
+                results.append((task, {n: v[start : start + task.size] for n, v in outputs.items()}, False))
                 start += task.size
         except BaseException as err:  # every waiting request gets the model's error
-            for task in tasks:
-                if not task.future.done():
-                    try:
-                        task.future.set_exception(err)
-                    except InvalidStateError:
-                        pass
+            results = [(task, err, True) for task in tasks]
+        _settle(results)
 
     def stop(self) -> None:
         """Finish the batches already queued, then stop the threads."""
@@ -183,3 +190,37 @@ class Batcher:
             self._process(batch)
         for thread in self._threads:
             thread.join(timeout=5)
+
+
+def _set(future, value, is_error: bool) -> None:
+    """Resolve a future unless it is already done (a request whose deadline passed is not answered)."""
+    if future.done():
+        return
+    try:
+        if is_error:
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+    except InvalidStateError:  # cancelled in the meantime (concurrent futures)
+        pass
+
+
+def _set_all(results: list) -> None:
+    for future, value, is_error in results:
+        _set(future, value, is_error)
+
+
+def _settle(results: list) -> None:
+    """Resolve each task's future: concurrent futures here, asyncio futures on their own loop, one callback
+    per loop for the whole batch (asyncio futures are not thread-safe)."""
+    by_loop: dict = {}
+    for task, value, is_error in results:
+        if task.loop is None:
+            _set(task.future, value, is_error)
+        else:
+            by_loop.setdefault(task.loop, []).append((task.future, value, is_error))
+    for loop, pending in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_set_all, pending)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass

@@ -1,8 +1,9 @@
 """Serving benchmark: throughput and p50/p99 latency at several client concurrencies, batching off and on,
 against the model's own in-process call as the ceiling; plus the REST overhead of one small predict.
 
-``python -m helpers.serving.bench --out DIR`` trains nothing: it exports the digits MLP (quickly trained)
-and a small, compute-bound CNN, and measures both side by side in one run. The notebook calls
+``python -m helpers.serving.bench --out DIR`` trains nothing but the digits MLP (quickly): it exports the
+MLP, a small, compute-bound CNN and a heavier one (``--heavy-filters``), and measures them side by side in
+one run; the heavier CNN only at the highest concurrency, for the batched-vs-in-process figure. The notebook calls
 :func:`run_benchmark` on its own exported model.
 """
 
@@ -17,7 +18,20 @@ from pathlib import Path
 import numpy as np
 
 from helpers.serving import client as cl
+from helpers.serving.bench_report import plot, summary, table
 from helpers.serving.flags import BatchingParameters
+
+__all__ = [
+    "grpc_load",
+    "in_process",
+    "launch_servers",
+    "make_cnn",
+    "plot",
+    "rest_overhead",
+    "run_benchmark",
+    "summary",
+    "table",
+]
 
 
 def make_cnn(seed: int = 0, filters: int = 64):
@@ -96,6 +110,9 @@ def grpc_load(target: str, reqs: list, clients: int, total: int, timeout_s: floa
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+    # rows each request carries, read once: every response must have them in each of its outputs
+    rows = [next(iter(r.inputs.values())).tensor_shape.dim[0].size for r in reqs]
+
     async def run():
         latencies, failures = [], []
         counter = iter(range(total))
@@ -106,7 +123,12 @@ def grpc_load(target: str, reqs: list, clients: int, total: int, timeout_s: floa
                 for i in counter:
                     start = time.perf_counter()
                     try:
-                        await stub.Predict(reqs[i % len(reqs)], timeout=30)
+                        reply = await stub.Predict(reqs[i % len(reqs)], timeout=30)
+                        if not reply.outputs or any(
+                            t.tensor_shape.dim[0].size != rows[i % len(reqs)] for t in reply.outputs.values()
+                        ):
+                            failures.append(f"wrong reply: {str(reply)[:150]}")
+                            continue
                         latencies.append((time.perf_counter() - start) * 1000)
                     except grpc.aio.AioRpcError as err:
                         failures.append(f"{err.code().name}: {err.details()}"[:200])
@@ -164,6 +186,15 @@ def default_batching(clients: int) -> BatchingParameters:
     )
 
 
+def heavy_batching(clients: int) -> BatchingParameters:
+    """:func:`default_batching` with two batch threads, for a model whose batched call takes tens of ms:
+    while one batch runs, the next one can run on the other core (with two TensorFlow threads, see
+    :func:`launch_servers`) instead of waiting."""
+    params = default_batching(clients)
+    params.num_batch_threads = 2
+    return params
+
+
 def launch_servers(
     base_path, model_name: str, workdir, server: str = "auto", batching=None, clients: int = 32, tf_threads: int = 1
 ):
@@ -206,17 +237,19 @@ def run_benchmark(
     version: int | None = None,
     servers: dict | None = None,
     rounds: int = 3,
+    tf_threads: int = 1,
 ) -> dict:
     """gRPC load at each concurrency in ``levels`` with batching off, then on, and the in-process ceiling.
 
     ``servers`` are two already launched servers (see :func:`launch_servers`; they are not stopped here);
-    without them both are started and stopped here. Returns ``{"rows": [...], "in_process": {...}}``; each
-    row has mode, clients, throughput (req/s, one example per request), p50_ms, p99_ms, failures.
+    without them both are started here with ``tf_threads`` (see :func:`launch_servers`) and stopped here.
+    Returns ``{"rows": [...], "in_process": {...}}``; each row has mode, clients, throughput (req/s, one
+    example per request), p50_ms, p99_ms, failures.
     """
     batching = batching or default_batching(max(levels))
     own = servers is None
     if own:
-        servers = launch_servers(base_path, model_name, workdir, server, batching, max(levels))
+        servers = launch_servers(base_path, model_name, workdir, server, batching, max(levels), tf_threads)
     reqs = [cl.predict_request(model_name, x[i : i + 1], input_name, version) for i in range(len(x))]
     rows = []
     try:
@@ -275,58 +308,6 @@ def rest_overhead(base_path, model_name: str, x: np.ndarray, workdir, server: st
     return {"rest_p50_ms": rest_p50, "in_process_p50_ms": local["p50_ms"], "overhead_ms": rest_p50 - local["p50_ms"]}
 
 
-def table(result: dict) -> str:
-    """A plain-text table of :func:`run_benchmark`'s rows and the in-process ceiling."""
-    lines = [f"{'mode':<14}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}"]
-    for r in result["rows"]:
-        lines.append(
-            f"{r['mode']:<14}{r['clients']:>8}{r['throughput']:>10.0f}{r['p50_ms']:>9.2f}"
-            f"{r['p99_ms']:>9.2f}{r['failures']:>8}"
-        )
-    c = result["in_process"]
-    lines.append(f"{'in-process':<14}{'b=' + str(c['batch']):>8}{c['rows_per_s']:>10.0f}{c['p50_ms']:>9.2f}")
-    return "\n".join(lines)
-
-
-def summary(result: dict) -> dict:
-    """Key figures: throughput with batching off/on at the highest concurrency, their ratio, the ceiling."""
-    top = max(r["clients"] for r in result["rows"])
-    off = next(r for r in result["rows"] if r["mode"] == "batching off" and r["clients"] == top)
-    on = next(r for r in result["rows"] if r["mode"] == "batching on" and r["clients"] == top)
-    ceiling = result["in_process"]["rows_per_s"]
-    return {
-        "clients": top,
-        "off_rps": off["throughput"],
-        "on_rps": on["throughput"],
-        "batching_speedup": on["throughput"] / off["throughput"],
-        "in_process_rps": ceiling,
-        "on_vs_in_process": on["throughput"] / ceiling,
-        "failures": sum(r["failures"] for r in result["rows"]),
-    }
-
-
-def plot(result: dict, path=None, title: str = ""):
-    """Throughput and p50/p99 latency against concurrency, batching off vs on, with the ceiling."""
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for mode, color in (("batching off", "tab:red"), ("batching on", "tab:green")):
-        rows = [r for r in result["rows"] if r["mode"] == mode]
-        xs = [r["clients"] for r in rows]
-        ax1.plot(xs, [r["throughput"] for r in rows], "o-", color=color, label=mode)
-        ax2.plot(xs, [r["p50_ms"] for r in rows], "o-", color=color, label=f"{mode} p50")
-        ax2.plot(xs, [r["p99_ms"] for r in rows], "o--", color=color, alpha=0.6, label=f"{mode} p99")
-    ax1.axhline(result["in_process"]["rows_per_s"], color="gray", ls=":", label="in-process ceiling")
-    ax1.set(xscale="log", yscale="log", xlabel="concurrent gRPC clients", ylabel="examples / s", title=title)
-    ax2.set(xscale="log", yscale="log", xlabel="concurrent gRPC clients", ylabel="latency (ms)")
-    for ax in (ax1, ax2):
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
-
-
 def main(argv=None) -> int:
     """CLI: export the MLP and the CNN, benchmark both, print the figures, write JSON and PNGs to --out."""
     parser = argparse.ArgumentParser(prog="python -m helpers.serving.bench", description=__doc__)
@@ -336,6 +317,7 @@ def main(argv=None) -> int:
     parser.add_argument("--server", default="auto", choices=cl.SERVER_CHOICES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=5, help="training epochs of the MLP")
+    parser.add_argument("--heavy-filters", type=int, default=256, help="filters of the heavier CNN (0: leave it out)")
     args = parser.parse_args(argv)
     import tempfile
 
@@ -352,6 +334,8 @@ def main(argv=None) -> int:
     mlp, _ = train_digits_classifier(epochs=args.epochs, seed=args.seed, data=data)
     export_version(mlp, out / "models" / "mlp", 1)
     export_version(make_cnn(args.seed), out / "models" / "cnn", 1)
+    if args.heavy_filters:
+        export_version(make_cnn(args.seed, args.heavy_filters), out / "models" / "cnn_heavy", 1)
     images = data.x_test.reshape(-1, 8, 8, 1)
     results = {
         "mlp": run_benchmark(
@@ -360,7 +344,20 @@ def main(argv=None) -> int:
         "cnn": run_benchmark(out / "models" / "cnn", "cnn", "images", images, out, levels, args.requests, args.server),
         "rest": rest_overhead(out / "models" / "mlp", "mlp", data.x_test, out, args.server),
     }
-    for name in ("mlp", "cnn"):
+    if args.heavy_filters:
+        results["cnn_heavy"] = run_benchmark(
+            out / "models" / "cnn_heavy",
+            "cnn_heavy",
+            "images",
+            images,
+            out,
+            (max(levels),),
+            args.requests,
+            args.server,
+            heavy_batching(max(levels)),
+            tf_threads=2,
+        )
+    for name in [n for n in ("mlp", "cnn", "cnn_heavy") if n in results]:
         print(f"\n== {name} ==\n{table(results[name])}")
         results[name]["summary"] = summary(results[name])
         plot(results[name], out / f"bench_{name}.png", title=name)
@@ -376,6 +373,13 @@ def main(argv=None) -> int:
         f"{results['cnn']['in_process']['p50_ms']:.1f} ms): server with batching {cnn_s['on_rps']:.0f} vs "
         f"in-process {cnn_s['in_process_rps']:.0f} examples/s = {cnn_s['on_vs_in_process']:.2f}"
     )
+    if "cnn_heavy" in results:
+        heavy, ceiling = results["cnn_heavy"]["summary"], results["cnn_heavy"]["in_process"]
+        print(
+            f"heavier CNN, {args.heavy_filters} filters (in-process batch of {ceiling['batch']} takes "
+            f"{ceiling['p50_ms']:.1f} ms): server with batching {heavy['on_rps']:.0f}"
+            f" vs in-process {heavy['in_process_rps']:.0f} examples/s = {heavy['on_vs_in_process']:.2f}"
+        )
     print(
         f"REST p50 {rest['rest_p50_ms']:.2f} ms vs in-process {rest['in_process_p50_ms']:.2f} ms: "
         f"overhead {rest['overhead_ms']:.2f} ms"

@@ -33,7 +33,7 @@ def _spec(model_spec) -> tuple[str, int | None, str | None]:
 
 async def _run(servable, key, checked, pool, timeout):
     """Await a prepared request (batched, or on the thread pool) with the request's deadline."""
-    future = asyncio.wrap_future(servable.submit(key, checked, pool))
+    future = servable.submit_async(key, checked, pool)
     if timeout is None:
         return await future
     # a timer that cancels the future: cheaper than asyncio.wait_for (no extra Task per request)

@@ -10,10 +10,10 @@ names to versions with the checks of server_core.cc (see ``status.py`` for the e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -126,12 +126,13 @@ class Servable:
         key = self.check_signature(signature, rest)
         return key, self.check_inputs(key, inputs)
 
-    def submit(self, key: str, checked: dict[str, np.ndarray], pool) -> Future:
-        """Run a prepared request: through the batcher when batching is on, else on ``pool`` (a thread pool);
-        returns a ``concurrent.futures.Future`` of the outputs."""
+    def submit_async(self, key: str, checked: dict[str, np.ndarray], pool) -> asyncio.Future:
+        """Run a prepared request from a coroutine: through the batcher when batching is on, else on ``pool``
+        (a thread pool); returns an asyncio future of the outputs on the running event loop (the batcher hands
+        results back to the loop once per batch, not once per request)."""
         if key in self.batchers:
-            return self.batchers[key].submit_future(checked)
-        return pool.submit(self.run, key, checked)
+            return self.batchers[key].submit_async(checked)
+        return asyncio.get_running_loop().run_in_executor(pool, self.run, key, checked)
 
     def predict(
         self, signature: str, inputs: dict[str, np.ndarray], timeout: float | None = None, rest: bool = False

@@ -111,7 +111,7 @@ class RestHandler(tornado.web.RequestHandler):
             key = servable.check_signature(signature, rest=True)
             fmt, inputs = json_tensor.request_inputs(doc, servable.input_specs(key))
             key, checked = servable.prepare(key, inputs, rest=True)
-            future = asyncio.wrap_future(servable.submit(key, checked, self.pool))
+            future = servable.submit_async(key, checked, self.pool)
             try:
                 outputs = await (asyncio.wait_for(future, self.timeout_s) if self.timeout_s else future)
             except TimeoutError:
