@@ -214,17 +214,15 @@ def run_pooled_search(workdir: str | Path, *, workers: int = 2, tuner: str = "ra
     """
     from joblib import Parallel, delayed
 
-    from helpers.tuning import make_tuner
-    from helpers.tuning_worker import DigitsHyperModel, OracleServer, run_worker
+    from helpers.tuning_worker import OracleServer, make_chief_tuner, run_worker
 
     base = _fresh_search_folder(workdir, name, workers=workers, tuner=tuner, max_trials=max_trials,
                                 epochs=epochs)
     check_int("pool_size", pool_size, 1)
     address = f"127.0.0.1:{free_port()}"
     started = time.monotonic()
-    chief_tuner = make_tuner(tuner, DigitsHyperModel(), directory=base, project_name="search",
-                             max_trials=max_trials, epochs=epochs, seed=seed, overwrite=False)
-    chief_tuner.tuner_id = "chief"  # as KERASTUNER_TUNER_ID would make it: its file is not a worker's
+    chief_tuner = make_chief_tuner(directory=base, project="search", tuner=tuner, max_trials=max_trials,
+                                   epochs=epochs, seed=seed)
     chief = OracleServer(chief_tuner, address).start()
     cancel, chief_error = threading.Event(), []
 

@@ -117,6 +117,16 @@ class OracleServer:
             self.server.stop(grace=2).wait(5)
 
 
+def make_chief_tuner(*, directory: str | Path, project: str, tuner: str = "random", max_trials: int = 5,
+                     epochs: int = 2, seed: int = 0):
+    """The chief's tuner: the same tuner every worker builds (``overwrite=False``: the launcher made the
+    folder fresh), saved under the id ``chief``. Its oracle decides the trials; it trains nothing."""
+    chief = make_tuner(tuner, DigitsHyperModel(), directory=directory, project_name=project,
+                       max_trials=max_trials, epochs=epochs, seed=seed, overwrite=False)
+    chief.tuner_id = "chief"  # as KERASTUNER_TUNER_ID=chief makes it: its file is not a worker's tuner0.json
+    return chief
+
+
 def wait_for_workers(folder: Path, tuner_id: str, workers: int, timeout_s: float) -> None:
     """Start searching together: mark this worker ready in ``folder``, wait for ``workers`` marks.
 
@@ -196,12 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                    epochs=args.epochs, seed=args.seed)
 
     if tuner_id == "chief":
-        gc.freeze()
-        seed_everything(args.seed)
-        data = load_digits(args.seed)
-        tuner = make_tuner(args.tuner, DigitsHyperModel(data.num_features, data.num_classes),
-                           directory=args.directory, project_name=args.project, max_trials=args.max_trials,
-                           epochs=args.epochs, seed=args.seed, overwrite=False)
+        tuner = make_chief_tuner(**options)
         chief = OracleServer(tuner, address).start()
         print(f"chief: oracle listening on {address}", flush=True)
         chief.wait(args.timeout)
