@@ -3,6 +3,7 @@
 ``import helpers`` is cheap (no TensorFlow); the topic modules import TensorFlow when they are imported.
 """
 
-from helpers.runtime import Runtime, free_port, record, setup
+from helpers.procs import free_port
+from helpers.runtime import Runtime, record, setup
 
 __all__ = ["Runtime", "free_port", "record", "setup"]

@@ -1,5 +1,5 @@
-"""Plumbing for ``05_custom_callbacks``: reading logs back, recording hook order, interrupting a run on
-purpose, and a training plot that redraws in place.
+"""Plumbing for ``05_custom_callbacks``: recording hook order, interrupting a run on purpose, and a
+training plot that redraws in place (the log readers are in :mod:`helpers.logs`).
 
 The callbacks that are the lesson (early stopping, the seed's ``MyCustomCallback``, the JSON-lines
 logger, stop-at-target-accuracy ...) are defined in the notebook itself; what lives here is reusable
@@ -8,14 +8,10 @@ scaffolding around them.
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 # Every hook keras.callbacks.Callback offers, in the groups fit / evaluate / predict call them.
 TRAIN_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
@@ -23,84 +19,6 @@ TRAIN_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end
 TEST_HOOKS = ("on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end")
 PREDICT_HOOKS = ("on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
 ALL_HOOKS = TRAIN_HOOKS + TEST_HOOKS + PREDICT_HOOKS
-
-
-# --------------------------------------------------------------------------------------------- reading logs
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Read a JSON-lines file (one JSON object per line, blank lines skipped) into a list of dicts."""
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}, line {number}: not JSON ({err.msg})") from err
-    return rows
-
-
-def read_csv_log(path: str | Path) -> dict[str, list[float]]:
-    """Read a ``keras.callbacks.CSVLogger`` file into ``{column: [value per epoch]}`` (floats; epoch ints).
-
-    CSVLogger writes ``NA`` for values it did not get (``val_*`` columns of a run without validation
-    data): a column that is ``NA`` throughout is left out, a single ``NA`` reads as ``nan``.
-    """
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        return {}
-    out: dict[str, list[float]] = {}
-    for key in rows[0]:
-        cells = [r[key] for r in rows]
-        if key == "epoch":
-            out[key] = [int(c) for c in cells]
-        elif any(c != "NA" for c in cells):
-            out[key] = [float("nan") if c == "NA" else float(c) for c in cells]
-    return out
-
-
-def columns(rows: Sequence[Mapping], keys: Iterable[str] | None = None) -> dict[str, list]:
-    """Turn a list of per-epoch dicts into ``{key: [value per epoch]}`` (keys of the first row by default)."""
-    if not rows:
-        return {}
-    keys = list(keys) if keys is not None else list(rows[0])
-    return {key: [row[key] for row in rows] for key in keys}
-
-
-def _event_files(logdir: Path) -> list[Path]:
-    return sorted(p for p in logdir.rglob("*") if p.is_file() and ".tfevents." in p.name)
-
-
-def read_tensorboard_scalars(logdir: str | Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
-    """Read every scalar the TensorBoard event files under ``logdir`` hold.
-
-    Returns ``{run: {tag: [(step, value), ...]}}`` where ``run`` is the event file's folder relative to
-    ``logdir`` (Keras writes ``train`` and ``validation``). Both summary styles are read: TF2
-    ``tf.summary.scalar`` (a 0-d tensor) and TF1 ``simple_value``. Non-scalar tensors (graphs, images,
-    histograms) are skipped.
-    """
-    logdir = Path(logdir)
-    out: dict[str, dict[str, list[tuple[int, float]]]] = {}
-    for path in _event_files(logdir):
-        run = path.parent.relative_to(logdir).as_posix()
-        tags = out.setdefault(run, {})
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                kind = value.WhichOneof("value")
-                if kind == "simple_value":
-                    number = float(value.simple_value)
-                elif kind == "tensor":
-                    array = tf.make_ndarray(value.tensor)
-                    if array.shape != () or not np.issubdtype(array.dtype, np.number):
-                        continue
-                    number = float(array)
-                else:
-                    continue
-                tags.setdefault(value.tag, []).append((int(event.step), number))
-    for tags in out.values():
-        for series in tags.values():
-            series.sort(key=lambda pair: pair[0])
-    return out
 
 
 # ------------------------------------------------------------------------------------------ hook recording
@@ -277,25 +195,3 @@ def drive(callback: keras.callbacks.Callback, epoch_logs: Sequence[Mapping[str, 
             break
     callback.on_train_end(dict(epoch_logs[ran - 1]) if ran else {})
     return ran
-
-
-def check_best_epoch_callback(cls) -> None:
-    """Exercise check: ``cls()`` records ``best_epoch`` (0-based, first on ties) and ``best`` of
-    ``val_accuracy``, and starts afresh at every ``on_train_begin``."""
-    from helpers.checks import check, check_subclass
-
-    check_subclass(cls, keras.callbacks.Callback, "subclass keras.callbacks.Callback")
-    cases = [
-        ([0.50, 0.70, 0.60, 0.70, 0.65], 1, 0.70),  # a tie: the first epoch that reached 0.70 wins
-        ([0.90, 0.80, 0.85], 0, 0.90),
-        ([0.10, 0.20, 0.30, 0.40], 3, 0.40),
-    ]
-    callback = cls()
-    for values, epoch, best in cases:  # one instance, several fits: on_train_begin must reset it
-        logs = [{"loss": 1.0 - v, "val_accuracy": v} for v in values]
-        drive(callback, logs)
-        got = (getattr(callback, "best_epoch", None), getattr(callback, "best", None))
-        check(got[0] == epoch and got[1] is not None and abs(got[1] - best) < 1e-12,
-              f"for val_accuracy {values} expected best_epoch={epoch}, best={best}; got {got}. Update "
-              "only on a strictly higher value and reset both in on_train_begin")
-    print(f"Correct on {len(cases)} runs.")

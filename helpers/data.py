@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from helpers.runtime import check_choice
-
-OFFLINE = ("digits", "breast_cancer")
-ONLINE = ("mnist", "fashion_mnist")
+from helpers.params import OFFLINE_DATASETS as OFFLINE
+from helpers.params import ONLINE_DATASETS as ONLINE
+from helpers.params import check_choice
 
 
 @dataclass

@@ -50,6 +50,12 @@ def find_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
     return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
 
 
+def code_cells(path: Path) -> list[str]:
+    """The sources of a notebook's code cells, in order (read as JSON: no Jupyter import)."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+
+
 def notebook_parameters(path: Path) -> dict[str, dict[str, Any]]:
     """Parameters of a notebook's ``parameters`` cell: name -> {type, default, help}."""
     import papermill

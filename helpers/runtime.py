@@ -1,7 +1,8 @@
-"""Set-up shared by every notebook: quiet logs, seeds, (simulated) devices, parameter checks, figures.
+"""Set-up shared by every notebook: quiet logs, seeds, (simulated) devices, a private folder, figures.
 
-The bottom of the package: it imports nothing else from ``helpers``. TensorFlow is imported inside the
-functions that need it, so ``import helpers`` stays fast and the runner never loads TensorFlow.
+The bottom of the package with :mod:`helpers.params` (parameter limits) and :mod:`helpers.procs` (child
+processes). TensorFlow is imported inside the functions that need it, so ``import helpers`` stays fast and
+the runner never loads TensorFlow.
 """
 
 from __future__ import annotations
@@ -11,77 +12,20 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import tempfile
-import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from helpers.params import validate
 
 # Environment variables the runner sets for each notebook it executes.
 RECORD_FILE_ENV = "HELPERS_RECORD_FILE"  # JSON file collecting helpers.record() figures
 WORKDIR_ENV = "HELPERS_WORKDIR"  # a folder of this notebook's own (never shared between notebooks)
 
-ACCELERATORS = ("auto", "cpu", "gpu", "tpu")
-
-# Parameters that several notebooks share, with what is allowed. A notebook's own parameters are checked
-# with check_int / check_float / check_choice from its first cell.
-_INT_MINIMUMS = {
-    "seed": 0,
-    "epochs": 1,
-    "devices": 1,
-    "workers": 2,
-    "patience": 0,
-    "max_trials": 1,
-    "batch_size": 1,
-    "samples": 1,
-    "num_samples": 10,
-    "clients": 1,
-    "requests": 1,
-    "train_size": 10,
-}
-
 RECORDED: dict[str, Any] = {}
-
-
-def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
-    """Return ``value`` if it is an int within [minimum, maximum], else raise ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return value
-
-
-def check_float(name: str, value: Any, minimum: float | None = None, maximum: float | None = None) -> float:
-    """Return ``value`` as float if it is a number within [minimum, maximum], else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return float(value)
-
-
-def check_choice(name: str, value: Any, allowed: tuple | list) -> Any:
-    """Return ``value`` if it is one of ``allowed``, else raise ValueError listing what is allowed."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-    return value
-
-
-def validate_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Check the parameters every notebook shares (seed, epochs, devices, workers, ...) and return them."""
-    for name, value in params.items():
-        if name in _INT_MINIMUMS:
-            check_int(name, value, _INT_MINIMUMS[name])
-    return params
+WORKDIR_PREFIX = "advanced-tf-"  # + the pid of the process that made it
 
 
 @dataclass
@@ -92,7 +36,6 @@ class Runtime:
     accelerator: str  # "cpu", "gpu" or "tpu": what the notebook actually runs on
     devices: list[str]  # logical device names that strategies and tf.device should use
     workdir: Path
-    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_devices(self) -> int:
@@ -206,36 +149,53 @@ def _configure_devices(devices: int | None, accelerator: str) -> tuple[str, list
     return "cpu", [d.name for d in tf.config.list_logical_devices("CPU")]
 
 
+def remove_orphaned_workdirs(folder: str | Path | None = None) -> list[Path]:
+    """Remove the temporary folders that notebooks whose process no longer runs left behind (a kernel
+    killed with SIGKILL runs no ``atexit``); return what was removed. Called by every :func:`setup`."""
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        owner = path.name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if path.is_dir() and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def _make_workdir() -> Path:
-    """This notebook's private folder: the runner's (per notebook) or a fresh temporary one."""
+    """This notebook's private folder: the runner's (per notebook) or a fresh temporary one, removed at
+    exit (or by the next run, if this process is killed)."""
     given = os.environ.get(WORKDIR_ENV)
     if given:
         path = Path(given)
         path.mkdir(parents=True, exist_ok=True)
         return path
-    path = Path(tempfile.mkdtemp(prefix="advanced-tf-"))
+    remove_orphaned_workdirs()
+    path = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
 
-def setup(seed: int = 0, devices: int | None = None, accelerator: str = "auto", **params: Any) -> Runtime:
-    """Prepare a notebook: validate parameters, quiet logs, seed everything, configure devices.
+def setup(notebook: str | None = None, *, seed: int = 0, devices: int | None = None, accelerator: str = "auto",
+          **params: Any) -> Runtime:
+    """Prepare a notebook: validate all its parameters, quiet logs, seed everything, configure devices.
 
-    ``devices=N`` gives N logical CPUs (enough for MirroredStrategy, ``tf.device`` and DTensor meshes)
-    unless real GPUs are present and ``accelerator`` is ``auto`` or ``gpu``. Call it before any other
-    TensorFlow code; a bad parameter raises ``ValueError`` naming the value and what is allowed.
+    Pass every parameter of the notebook (``notebook`` is its two-digit number): each is checked against
+    :data:`helpers.params.LIMITS` before anything else runs, and a bad one raises ``ValueError`` naming the
+    value and what is allowed. ``devices=N`` gives N logical CPUs (enough for MirroredStrategy,
+    ``tf.device`` and DTensor meshes) unless real GPUs are present and ``accelerator`` is ``auto`` or
+    ``gpu``. Call it before any other TensorFlow code.
     """
-    validate_params({"seed": seed, **params})
+    given = {"seed": seed, "accelerator": accelerator, **params}
     if devices is not None:
-        check_int("devices", devices, 1, 64)
-    check_choice("accelerator", accelerator, ACCELERATORS)
+        given["devices"] = devices
+    validate(given, notebook)
     quiet()
     tf = import_tensorflow_quietly()
     import keras
 
     kind, names = _configure_devices(devices, accelerator)
     seed_everything(seed)
-    runtime = Runtime(seed=seed, accelerator=kind, devices=names, workdir=_make_workdir(), params=params)
+    runtime = Runtime(seed=seed, accelerator=kind, devices=names, workdir=_make_workdir())
     gpus = len(tf.config.list_physical_devices("GPU"))
     print(
         f"TensorFlow {tf.__version__}, Keras {keras.__version__} | {len(names)} {kind.upper()} device(s) "
@@ -260,52 +220,3 @@ def record(name: str, value: Any) -> Any:
         path.write_text(json.dumps(figures, indent=2))
     print(f"recorded {name} = {value}")
     return value
-
-
-def is_tensorflow_noise(line: str) -> bool:
-    """True for the log lines TensorFlow's C++ runtime prints at start-up (``I0000 ...``, the absl notice):
-    they never explain a failure, so log tails shown in errors leave them out."""
-    return line.startswith(("WARNING: All log messages before absl", "I0000", "W0000", "E0000"))
-
-
-def log_tail(path: str | Path, lines: int = 12) -> str:
-    """The last ``lines`` lines of the log file ``path`` without TensorFlow's start-up noise; "(no log)" if
-    the file does not exist."""
-    path = Path(path)
-    if not path.exists():
-        return "(no log)"
-    kept = [line for line in path.read_text(errors="replace").splitlines() if not is_tensorflow_noise(line)]
-    return "\n".join(kept[-lines:])
-
-
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    """Send ``sig`` to the process's group (it was started with ``start_new_session=True``), else to it."""
-    try:
-        os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        try:
-            process.send_signal(sig)
-        except ProcessLookupError:
-            pass
-
-
-def stop_processes(processes: list[subprocess.Popen], grace: float = 5.0) -> None:
-    """Stop worker/server processes: SIGTERM to every group at once, SIGKILL to what still runs after
-    ``grace`` seconds, and reap them all (no zombies, nothing left behind)."""
-    running = [p for p in processes if p.poll() is None]
-    for process in running:
-        _signal_group(process, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for process in running:
-        try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
-            process.wait(timeout=10)

@@ -1,47 +1,13 @@
-"""helpers.runtime: parameter checks, record(), free ports, and setup() in a fresh process."""
+"""helpers.runtime: record(), orphaned work folders, and setup() in a fresh process."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
 from helpers import runtime
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("epochs", 0, "epochs must be >= 1, got 0"),
-        ("devices", 0, "devices must be >= 1, got 0"),
-        ("workers", 1, "workers must be >= 2, got 1"),
-        ("seed", -1, "seed must be >= 0, got -1"),
-        ("epochs", 2.5, "epochs must be an integer, got 2.5"),
-        ("epochs", True, "epochs must be an integer"),
-        ("max_trials", 0, "max_trials must be >= 1, got 0"),
-    ],
-)
-def test_validate_params_names_the_bad_value(name, value, message):
-    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
-        runtime.validate_params({name: value})
-
-
-def test_validate_params_accepts_good_and_unknown_names():
-    params = {"epochs": 3, "devices": 4, "seed": 0, "learning_rate": 0.1}
-    assert runtime.validate_params(params) == params
-
-
-def test_check_helpers():
-    assert runtime.check_float("lr", 1, 0.0) == 1.0
-    with pytest.raises(ValueError, match="lr must be <= 1"):
-        runtime.check_float("lr", 2, 0, 1)
-    with pytest.raises(ValueError, match="lr must be a number"):
-        runtime.check_float("lr", "fast")
-    with pytest.raises(ValueError, match="strategy must be one of 'a', 'b'; got 'c'"):
-        runtime.check_choice("strategy", "c", ("a", "b"))
-    assert runtime.check_int("n", 5, 1, 5) == 5
 
 
 def test_record_writes_the_runner_file(tmp_path, monkeypatch, capsys):
@@ -58,12 +24,6 @@ def test_record_writes_the_runner_file(tmp_path, monkeypatch, capsys):
 def test_record_keeps_small_values_visible(monkeypatch):
     monkeypatch.delenv(runtime.RECORD_FILE_ENV, raising=False)
     assert runtime.record("tiny", 4.04e-13) == pytest.approx(4.04e-13)
-
-
-def test_free_port_is_bindable_on_loopback():
-    port = runtime.free_port()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))
 
 
 def _run(code: str, **env):
@@ -96,7 +56,7 @@ def test_setup_rejects_bad_parameters_before_importing_tensorflow():
     code = (
         "import sys, helpers\n"
         "try:\n"
-        "    helpers.setup(epochs=0)\n"
+        "    helpers.setup('01', epochs=0)\n"
         "except ValueError as err:\n"
         "    print(err, 'tensorflow' in sys.modules)\n"
     )
@@ -110,23 +70,12 @@ def test_gpu_requested_without_gpu_is_a_clear_error():
     assert "accelerator='gpu' was asked for, but TensorFlow sees no GPU" in done.stderr
 
 
-def test_stop_processes_terminates_then_kills_stubborn_groups():
-    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
-    stubborn = subprocess.Popen(
-        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                               "print('ready', flush=True); time.sleep(60)"],
-        start_new_session=True, stdout=subprocess.PIPE, text=True)
-    assert stubborn.stdout.readline().strip() == "ready"  # its SIGTERM handler is in place
-    runtime.stop_processes([polite, stubborn], grace=1.0)
-    assert polite.returncode == -15 and stubborn.returncode == -9
-    runtime.stop_processes([polite, stubborn])  # stopping what already ended is a no-op
-
-
-def test_log_tail_leaves_out_tensorflow_start_up_noise(tmp_path):
-    log = tmp_path / "worker.log"
-    assert runtime.log_tail(log) == "(no log)"
-    log.write_text("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-                   "I0000 00:00:1795707586.164915   31370 cudart_stub.cc:31] Could not find cuda drivers\n"
-                   "step 1\nTraceback (most recent call last):\nValueError: bad shape\n")
-    assert runtime.log_tail(log) == "step 1\nTraceback (most recent call last):\nValueError: bad shape"
-    assert runtime.log_tail(log, lines=1) == "ValueError: bad shape"
+def test_a_workdir_left_by_a_killed_process_is_removed_by_the_next_run(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f"{runtime.WORKDIR_PREFIX}{dead.stdout.strip()}-abc"
+    mine = tmp_path / f"{runtime.WORKDIR_PREFIX}{os.getpid()}-def"
+    unrelated = tmp_path / f"{runtime.WORKDIR_PREFIX}old-style"
+    for folder in (orphan, mine, unrelated):
+        folder.mkdir()
+    assert runtime.remove_orphaned_workdirs(tmp_path) == [orphan]
+    assert not orphan.exists() and mine.exists() and unrelated.exists()

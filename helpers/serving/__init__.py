@@ -15,6 +15,6 @@ ModelService of ``tensorflow-serving-api``. Modules:
 Importing this package is cheap; TensorFlow is imported by the modules that need it.
 """
 
-from helpers.serving.flags import BatchingParameters, FlagError, to_argv
+from helpers.serving.local_server.flags import BatchingParameters, FlagError, to_argv
 
 __all__ = ["BatchingParameters", "FlagError", "to_argv"]

@@ -6,6 +6,6 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from helpers.serving.server import main  # noqa: E402
+from helpers.serving.local_server.server import main  # noqa: E402
 
 sys.exit(main())

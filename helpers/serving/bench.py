@@ -19,7 +19,7 @@ import numpy as np
 
 from helpers.serving import client as cl
 from helpers.serving.bench_report import plot, summary, table
-from helpers.serving.flags import BatchingParameters
+from helpers.serving.local_server.flags import BatchingParameters
 
 __all__ = [
     "grpc_load",
@@ -268,7 +268,9 @@ def run_benchmark(
         if own:
             for srv in servers.values():
                 srv.stop()
-    from helpers.serving.models import version_folders  # imports TensorFlow: only when measuring in process
+    from helpers.serving.local_server.servables import (
+        version_folders,  # imports TensorFlow: only when measuring in process
+    )
 
     path = Path(base_path) / str(version or version_folders(base_path)[-1])
     ceiling = in_process(path, x, max(levels))
@@ -279,7 +281,7 @@ def rest_overhead(base_path, model_name: str, x: np.ndarray, workdir, server: st
     """p50 of one single-example REST predict minus p50 of the same call in process (milliseconds)."""
     import http.client
 
-    from helpers.serving.models import version_folders
+    from helpers.serving.local_server.servables import version_folders
 
     local = in_process(Path(base_path) / str(version_folders(base_path)[-1]), x[:1], 1, seconds=1.0)
     flags = {"model_name": model_name, "model_base_path": str(base_path), "file_system_poll_wait_seconds": 0}

@@ -5,10 +5,8 @@ helpers.serving`` with the same flags) and always stops it, and an A/B traffic s
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -18,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from helpers.runtime import check_choice, free_port, stop_processes
-from helpers.serving.flags import to_argv
+from helpers import procs
+from helpers.params import SERVER_CHOICES, check_choice
+from helpers.serving.local_server.flags import to_argv
 
 BINARY = "tensorflow_model_server"
-SERVER_CHOICES = ("auto", "local", "binary")
-_RUNNING: set[subprocess.Popen] = set()
+LOCAL_MODULE = "helpers.serving"  # python -m helpers.serving: the stand-in (helpers.serving.local_server)
+SERVER_NAME = "model server"  # the name its helpers.procs child carries
 
 
 def find_binary() -> str | None:
@@ -37,7 +36,7 @@ def server_command(server: str = "auto", **flags) -> list[str]:
     binary = find_binary()
     if server == "binary" and binary is None:
         raise RuntimeError(f"server='binary' but {BINARY} is not on PATH")
-    program = [binary] if binary and server in ("auto", "binary") else [sys.executable, "-m", "helpers.serving"]
+    program = [binary] if binary and server in ("auto", "binary") else [sys.executable, "-m", LOCAL_MODULE]
     return program + to_argv(**flags)
 
 
@@ -61,7 +60,7 @@ def rest_url(
 class ModelServer:
     """A started server: where to reach it and how it was started (see :func:`serve`)."""
 
-    process: subprocess.Popen
+    child: procs.Child
     command: list[str]
     port: int
     rest_port: int
@@ -83,12 +82,14 @@ class ModelServer:
         """``127.0.0.1:<grpc port>`` for ``grpc.insecure_channel``."""
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def process(self):
+        """The ``subprocess.Popen`` of the server (``.pid``, ``.poll()``, ``.returncode``)."""
+        return self.child.process
+
     def log_tail(self, lines: int = 30) -> str:
-        """The last lines the server wrote (stdout and stderr)."""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        """The last lines the server wrote (stdout and stderr), without TensorFlow's start-up noise."""
+        return self.child.tail(lines)
 
     def wait_ready(self, timeout: float = 180) -> ModelServer:
         """Wait until every model has an AVAILABLE version; stop the server and raise RuntimeError if not."""
@@ -101,37 +102,34 @@ class ModelServer:
 
     def stop(self, timeout: float = 10) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout`` s; returns the exit code."""
-        return _stop(self.process, timeout)
+        return self.child.stop(timeout)
 
 
-def _stop(process: subprocess.Popen, timeout: float = 10) -> int | None:
-    stop_processes([process], grace=timeout)
-    _RUNNING.discard(process)
-    return process.returncode
+def _servers() -> list[procs.Child]:
+    return [child for child in procs.running() if child.name == SERVER_NAME]
 
 
-@atexit.register
 def stop_all() -> None:
-    """Stop every server started here (also run at exit, so a kernel that stops takes them down)."""
-    for process in list(_RUNNING):
-        _stop(process, 5)
+    """Stop every model server started here (helpers.procs also does at exit, and Linux if killed)."""
+    procs.stop(_servers(), 5)
 
 
 def wait_ready(server: ModelServer, timeout: float = 120) -> None:
     """Wait until every model has an AVAILABLE version (REST status, else gRPC); RuntimeError on failure."""
-    deadline = time.monotonic() + timeout
     pending = list(server.models)
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.kind} exited with status {server.process.returncode}:\n{server.log_tail()}")
-        pending = [m for m in pending if not _available(server, m)]
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"{server.kind} not ready after {timeout:.0f} s (waiting for {pending}):\n{server.log_tail()}"
-            )
-        time.sleep(0.2)
+
+    def all_available() -> bool:
+        pending[:] = [m for m in pending if not _available(server, m)]
+        return not pending
+
+    try:
+        procs.wait_until(all_available, timeout=timeout, what="serving", watch=[server.child])
+    except procs.ChildFailed as err:
+        raise RuntimeError(f"{server.kind} exited with status {err.returncode}:\n{err.tail}") from None
+    except TimeoutError:
+        raise RuntimeError(
+            f"{server.kind} not ready after {timeout:.0f} s (waiting for {pending}):\n{server.log_tail()}"
+        ) from None
 
 
 def _available(server: ModelServer, model: str) -> bool:
@@ -152,9 +150,9 @@ def launch(
     ``model_config_file=...``, ``enable_batching=True``...) on free 127.0.0.1 ports, without waiting for it:
     call ``.wait_ready()`` before using it (several servers can then load in parallel), ``.stop()`` when done.
     :func:`stop_all` and an atexit hook stop whatever is left."""
-    flags.setdefault("port", free_port())
+    flags.setdefault("port", procs.free_port())
     if rest:
-        flags.setdefault("rest_api_port", free_port())
+        flags.setdefault("rest_api_port", procs.free_port())
     command = server_command(server, **flags)
     if models is None:
         models = (
@@ -163,14 +161,10 @@ def launch(
             else _config_models(flags["model_config_file"])
         )
     log_path = Path(workdir) / f"server-{flags['port']}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GRPC_VERBOSITY="ERROR")
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
-        )
-    _RUNNING.add(process)
-    return ModelServer(process, command, int(flags["port"]), int(flags.get("rest_api_port", 0)), log_path, models)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GRPC_VERBOSITY="ERROR")
+    program, args = (command[:1], command[1:]) if command[0] != sys.executable else (command[:3], command[3:])
+    child = procs.start(LOCAL_MODULE, args, program=program, name=SERVER_NAME, log=log_path, env=env)
+    return ModelServer(child, command, int(flags["port"]), int(flags.get("rest_api_port", 0)), log_path, models)
 
 
 def start(
@@ -205,11 +199,11 @@ def serve(
 
 def running() -> list[int]:
     """PIDs of servers started here that are still running."""
-    return [p.pid for p in _RUNNING if p.poll() is None]
+    return [child.pid for child in _servers()]
 
 
 def _config_models(path) -> list[str]:
-    from helpers.serving.flags import read_model_server_config
+    from helpers.serving.local_server.flags import read_model_server_config
 
     return [m.name for m in read_model_server_config(path).model_config_list.config]
 

@@ -1,0 +1,73 @@
+"""Exercise checks: each raises :class:`ExerciseError` (an AssertionError) with a hint on a missing or wrong
+answer, and prints a short confirmation on a right one.
+
+This module holds the generic checks; each notebook's exercises have a module of their own beside it:
+``custom_layers`` (01), ``distributed`` (02), ``serving`` (03), ``tuning`` (04), ``callbacks`` (05),
+``parallel`` (06), ``explain`` (07). A notebook imports its module: ``from helpers.checks import tuning``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+class ExerciseError(AssertionError):
+    """A wrong or missing exercise answer; the message says what to try."""
+
+
+def _missing(answer: Any) -> bool:
+    return answer is None or answer is Ellipsis
+
+
+def check(condition: bool, hint: str) -> None:
+    """Fail with ``hint`` unless ``condition`` holds."""
+    if not condition:
+        raise ExerciseError(f"Not yet. Hint: {hint}")
+
+
+def check_answer(answer: Any, expected: Any, hint: str) -> None:
+    """An exact answer (a number, a string, a dict, a list)."""
+    if _missing(answer):
+        raise ExerciseError(f"No answer yet. Hint: {hint}")
+    check(answer == expected, f"{hint} (got {answer!r})")
+    print("Correct.")
+
+
+def check_close(answer: Any, expected: Any, hint: str, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """A numeric answer (scalar or array) equal to ``expected`` within the tolerances."""
+    if _missing(answer):
+        raise ExerciseError(f"No answer yet. Hint: {hint}")
+    got, want = np.asarray(answer, dtype="float64"), np.asarray(expected, dtype="float64")
+    check(got.shape == want.shape, f"{hint} (shape {got.shape}, expected {want.shape})")
+    check(np.allclose(got, want, rtol=rtol, atol=atol), f"{hint} (values differ from the expected ones)")
+    print("Correct.")
+
+
+def check_at_least(answer: Any, floor: float, hint: str, name: str = "value") -> None:
+    """A measured figure (accuracy, speed-up) that must reach ``floor``."""
+    if _missing(answer):
+        raise ExerciseError(f"No answer yet. Hint: {hint}")
+    check(float(answer) >= floor, f"{hint} ({name} is {float(answer):.4g}, needs >= {floor})")
+    print(f"Correct: {name} = {float(answer):.4g} >= {floor}.")
+
+
+def check_callable(answer: Any, cases: list[tuple[tuple, Any]], hint: str,
+                   compare: Callable[[Any, Any], bool] | None = None) -> None:
+    """A function: called on each ``(args, expected)`` case; ``compare`` defaults to ==."""
+    if _missing(answer) or not callable(answer):
+        raise ExerciseError(f"No function yet. Hint: {hint}")
+    same = compare or (lambda a, b: a == b)
+    for args, expected in cases:
+        got = answer(*args)
+        check(same(got, expected), f"{hint} ({answer.__name__}{args!r} gave {got!r})")
+    print(f"Correct on {len(cases)} cases.")
+
+
+def check_subclass(answer: Any, base: type, hint: str) -> None:
+    """A class that must subclass ``base`` (a Layer, a Callback, a HyperModel...)."""
+    if _missing(answer):
+        raise ExerciseError(f"No class yet. Hint: {hint}")
+    check(isinstance(answer, type) and issubclass(answer, base), f"{hint} (needs a subclass of {base.__name__})")

@@ -1,0 +1,172 @@
+"""The gRPC API, with the service definitions that ship in ``tensorflow-serving-api``:
+PredictionService (``Predict``, ``GetModelMetadata``) and ModelService (``GetModelStatus``,
+``HandleReloadConfigRequest``). Errors are gRPC status codes with TensorFlow Serving's texts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_shape_pb2
+from tensorflow_serving.apis import (
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from helpers.serving.local_server import status as st
+from helpers.serving.local_server.servables import ModelManager
+
+
+def _spec(model_spec) -> tuple[str, int | None, str | None]:
+    """(name, version or None, label or None) from a ModelSpec (version and label are a oneof)."""
+    choice = model_spec.WhichOneof("version_choice")
+    version = model_spec.version.value if choice == "version" else None
+    label = model_spec.version_label if choice == "version_label" else None
+    return model_spec.name, version, label
+
+
+async def _run(servable, key, checked, pool, timeout):
+    """Await a prepared request (batched, or on the thread pool) with the request's deadline."""
+    future = servable.submit_async(key, checked, pool)
+    if timeout is None:
+        return await future
+    # a timer that cancels the future: cheaper than asyncio.wait_for (no extra Task per request)
+    expired = []
+    handle = asyncio.get_running_loop().call_later(timeout, lambda: expired.append(future.cancel()))
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if expired:
+            raise st.deadline_exceeded() from None
+        raise
+    finally:
+        handle.cancel()
+
+
+_NUMERIC = {np.dtype(t): tf.as_dtype(t).as_datatype_enum for t in ("float32", "float64", "int32", "int64")}
+
+
+def to_ndarray(proto) -> np.ndarray:
+    """A TensorProto as an ndarray: numeric ``tensor_content`` read directly, anything else by
+    ``tf.make_ndarray`` (the direct path saves most of the per-request conversion time)."""
+    for dtype, enum in _NUMERIC.items():
+        if proto.dtype == enum and proto.tensor_content:
+            shape = [d.size for d in proto.tensor_shape.dim]
+            return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
+    return tf.make_ndarray(proto)
+
+
+def fill_tensor_proto(proto, value: np.ndarray) -> None:
+    """Write ``value`` into ``proto`` as ``tf.make_tensor_proto`` would (numeric: packed tensor_content)."""
+    value = np.asarray(value)
+    if value.dtype in _NUMERIC:
+        proto.dtype = _NUMERIC[value.dtype]
+        proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in value.shape)
+        proto.tensor_content = value.tobytes()
+    else:
+        proto.CopyFrom(tf.make_tensor_proto(value))
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """``Predict`` and ``GetModelMetadata`` on grpc.aio (Classify/Regress/MultiInference: UNIMPLEMENTED).
+
+    Requests are parsed and checked on the event loop; the model runs on ``pool`` (batching off) or in the
+    batcher's threads (batching on), so the loop never blocks and many requests can wait at once.
+    """
+
+    def __init__(self, manager: ModelManager, pool: ThreadPoolExecutor):
+        self.manager, self.pool = manager, pool
+
+    async def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+        try:
+            name, version, label = _spec(request.model_spec)
+            servable = self.manager.resolve(name, version, label)
+            key = servable.check_signature(request.model_spec.signature_name)
+            inputs = {}
+            for alias, proto in request.inputs.items():
+                try:
+                    inputs[alias] = to_ndarray(proto)
+                except Exception:  # predict_util.cc: a TensorProto that does not parse
+                    raise st.invalid(f"tensor parsing error: {alias}") from None
+            outputs_expected = servable.signature_defs[key].outputs  # a protobuf map: no copy per request
+            for alias in request.output_filter:
+                if alias not in outputs_expected:
+                    raise st.invalid(
+                        f"output tensor alias not found in signature: {alias} Outputs expected "
+                        f"to be in the set {{{','.join(sorted(outputs_expected))}}}."
+                    )
+            key, checked = servable.prepare(key, inputs)
+            outputs = await _run(servable, key, checked, self.pool, context.time_remaining())
+        except st.ServingError as err:
+            await context.abort(err.code, err.message)
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = key
+        wanted = set(request.output_filter) or set(outputs)
+        for alias, value in outputs.items():
+            if alias in wanted:
+                fill_tensor_proto(response.outputs[alias], value)
+        return response
+
+    async def GetModelMetadata(self, request, context):  # noqa: N802
+        try:
+            if not request.HasField("model_spec"):
+                raise st.invalid("Missing ModelSpec")
+            name, version, label = _spec(request.model_spec)
+            return self.manager.metadata(name, version, label, request.metadata_field)
+        except st.ServingError as err:
+            await context.abort(err.code, err.message)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """``GetModelStatus`` and ``HandleReloadConfigRequest`` (a new ModelServerConfig at run time)."""
+
+    def __init__(self, manager: ModelManager, pool: ThreadPoolExecutor):
+        self.manager, self.pool = manager, pool
+
+    async def GetModelStatus(self, request, context):  # noqa: N802
+        try:
+            if not request.HasField("model_spec"):
+                raise st.invalid("Missing ModelSpec")
+            return self.manager.status(*_spec(request.model_spec))
+        except st.ServingError as err:
+            await context.abort(err.code, err.message)
+
+    async def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        response = model_management_pb2.ReloadConfigResponse()
+        loop = asyncio.get_running_loop()
+        try:  # loading models takes a while: off the event loop
+            await loop.run_in_executor(self.pool, self.manager.reload_config, request.config)
+            response.status.error_code = 0
+        except st.ServingError as err:  # model_service_impl.cc reports the failure in the response status
+            response.status.error_code = err.code_number
+            response.status.error_message = err.message
+        return response
+
+
+async def start_grpc_server(manager: ModelManager, port: int, pool: ThreadPoolExecutor) -> grpc.aio.Server:
+    """A started grpc.aio server on 127.0.0.1:``port`` with both services (RuntimeError if it can't bind)."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", 2**31 - 1),
+            ("grpc.max_send_message_length", 2**31 - 1),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, pool), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, pool), server)
+    try:
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    except RuntimeError:
+        bound = 0
+    if bound == 0:
+        raise RuntimeError(f"could not bind the gRPC port 127.0.0.1:{port}")
+    await server.start()
+    return server
