@@ -53,39 +53,6 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def load_level(call, clients: int, total: int, timeout_s: float = 120) -> dict:
-    """Run ``total`` calls of ``call(i)`` from ``clients`` threads; throughput (req/s), p50/p99 (ms), failures."""
-    latencies: list[float] = []
-    failures: list[str] = []
-    counter = iter(range(total))
-    lock = threading.Lock()
-    deadline = time.monotonic() + timeout_s
-
-    def worker():
-        while time.monotonic() < deadline:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                return
-            start = time.perf_counter()
-            try:
-                call(i)
-                latencies.append((time.perf_counter() - start) * 1000)
-            except Exception as err:
-                failures.append(f"{type(err).__name__}: {err}"[:200])
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout_s)
-    elapsed = time.perf_counter() - start
-    summary = _level_summary(clients, latencies, failures, elapsed)
-    del summary["latencies"], summary["seconds"]
-    return summary
-
-
 def _level_summary(clients: int, latencies: list, failures: list, elapsed: float) -> dict:
     """Throughput, p50/p99 latency and failures of one concurrency level."""
     p50, p99 = percentiles(latencies) if latencies else (float("nan"), float("nan"))
@@ -103,8 +70,9 @@ def _level_summary(clients: int, latencies: list, failures: list, elapsed: float
 
 
 def grpc_load(target: str, reqs: list, clients: int, total: int, timeout_s: float = 120) -> dict:
-    """Like :func:`load_level` for gRPC Predict, with ``clients`` concurrent calls in flight on one asyncio
-    channel (``grpc.aio``): far less client CPU than one thread per client, so the server is what is measured."""
+    """Throughput, p50/p99 (ms) and failures of ``total`` gRPC Predict calls, ``clients`` of them in flight
+        at once on one asyncio channel (``grpc.aio``): far less client CPU than one thread per client, so the
+    server is what is measured."""
     import asyncio
 
     import grpc

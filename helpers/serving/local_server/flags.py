@@ -118,11 +118,6 @@ def single_model_config(model_name: str, model_base_path: str):
     return config
 
 
-def config_to_text(config) -> str:
-    """A ModelServerConfig (or any message) as text protobuf, the format of the config files."""
-    return text_format.MessageToString(config)
-
-
 # ---------------------------------------------------------------- batching parameters (batching README)
 def _batching_parameters_class():
     """The BatchingParameters message class, declared from session_bundle_config.proto's field list."""
