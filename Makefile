@@ -5,11 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PRESET ?= classroom
 RUN_ARGS ?=
+SEEDS ?= 0-9
+ONLY ?= 04,05,07
 
-.PHONY: help run test lint unit notebooks lab student clean
+.PHONY: help run seeds test lint unit notebooks lab student clean
 
 help:
 	@echo "make run      execute every notebook with the $(PRESET) preset into runs/<timestamp>/"
+	@echo "make seeds    run ONLY=$(ONLY) over SEEDS=$(SEEDS) (ci preset); merge min/median/max into notebooks/params/seed_figures.*"
 	@echo "make test     lint + unit tests + every notebook (ci preset) + student copies + browser check"
 	@echo "make lab      JupyterLab on 127.0.0.1 with the notebooks folder open"
 	@echo "make student  student copies (solutions removed) into student/"
@@ -31,6 +34,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m helpers.run --preset $(PRESET) $(RUN_ARGS)
+
+# One notebook after another, one seed after another (2 cores): about 40 min for 04,05,07 over 10 seeds.
+seeds: $(STAMP)
+	$(BIN)/python -m helpers.run --preset ci --seeds $(SEEDS) $(if $(ONLY),--only $(ONLY)) --table $(RUN_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpers tests notebooks

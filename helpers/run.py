@@ -3,6 +3,8 @@
 Executes the workbook's notebooks one after another with papermill, with a preset from
 ``notebooks/params/<preset>.yaml`` and ``-p NAME VALUE`` overrides, into ``runs/<timestamp>/``, and writes
 ``summary.md`` / ``summary.json`` (status, seconds and the figures each notebook recorded).
+``--seeds 0-9`` runs them once per seed (``seed-N/`` each) and writes min / median / max of every figure
+(``seeds.json`` / ``seeds.md``; ``--table`` merges them into the committed table, see ``helpers.seeds``).
 It imports no TensorFlow, so ``--list`` and errors on bad parameters come back at once.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from helpers import seeds as seed_sweep
+from helpers.logs import strip_ansi
 from helpers.runtime import RECORD_FILE_ENV, WORKDIR_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +132,7 @@ def _failure_text(err: Exception) -> str:
     """One line: the failing cell's number, the error's name and message (ANSI colours removed)."""
     cell = getattr(err, "exec_count", None) or getattr(err, "cell_index", "?")
     name = getattr(err, "ename", type(err).__name__)
-    value = re.sub(r"\x1b\[[0-9;]*m", "", str(getattr(err, "evalue", err)))
+    value = strip_ansi(str(getattr(err, "evalue", err)))
     value = " ".join(value.split())
     return f"cell {cell}: {name}: {value[:500]}"
 
@@ -224,9 +227,62 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list notebooks and their parameters, run nothing")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"),
                         help="print the recorded figures of two run folders side by side")
+    parser.add_argument("--seeds", metavar="SPEC",
+                        help="run once per seed, e.g. 0-9 or 0-4,7, and write min/median/max of every figure")
+    parser.add_argument("--table", type=Path, nargs="?", const=seed_sweep.TABLE, metavar="JSON",
+                        help="with --seeds: merge the sweep into this table (default "
+                             "notebooks/params/seed_figures.json) and its .md")
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default 900)")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help=argparse.SUPPRESS)
     return parser
+
+
+def check_seed_arguments(args: argparse.Namespace, overrides: dict[str, Any]) -> list[int]:
+    """The ``--seeds`` list ([] without it); refuses ``-p seed`` beside it and ``--table`` without it."""
+    if not args.seeds:
+        if args.table:
+            raise RunnerError("--table only goes with --seeds")
+        return []
+    if "seed" in overrides:
+        raise RunnerError("--seeds sets the seed of every run: drop -p seed")
+    try:
+        return seed_sweep.parse_seeds(args.seeds)
+    except seed_sweep.SeedSpecError as err:
+        raise RunnerError(str(err)) from None
+
+
+def run_all(planned: dict[Path, dict], out_dir: Path, timeout: int, prefix: str = "") -> list[Result]:
+    """Execute the planned notebooks one after another into ``out_dir``, printing progress."""
+    results = []
+    for i, (nb, params) in enumerate(planned.items(), 1):
+        shown = " ".join(f"{k}={v}" for k, v in params.items())
+        print(f"{prefix}[{i}/{len(planned)}] {nb.stem} {shown}", flush=True)
+        result = execute(nb, params, out_dir, timeout)
+        print(f"    {result.status} in {result.seconds:.1f} s {result.error}", flush=True)
+        results.append(result)
+    return results
+
+
+def sweep(planned: dict[Path, dict], seeds: list[int], out_dir: Path, args: argparse.Namespace) -> int:
+    """Every planned notebook once per seed (into ``seed-N/``), then the min/median/max table."""
+    runs = {}
+    for seed in seeds:
+        seeded = {nb: {**params, "seed": seed} for nb, params in planned.items()}
+        seed_dir = out_dir / f"seed-{seed}"
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        results = run_all(seeded, seed_dir, args.timeout, prefix=f"seed {seed} ")
+        write_summary(results, seed_dir, f"Run {out_dir.name}/seed-{seed} (preset {args.preset})")
+        runs[seed] = [asdict(r) for r in results]
+        (out_dir / "runs.json").write_text(json.dumps(runs, indent=1))  # kept as it goes: a sweep is long
+    table = seed_sweep.describe(seed_sweep.aggregate(runs), args.preset,
+                                {nb.stem: params for nb, params in planned.items()})
+    print(seed_sweep.markdown(table))
+    print(f"table: {seed_sweep.write(table, out_dir / 'seeds.json')}")
+    if args.table:
+        print(f"merged into {seed_sweep.write(seed_sweep.merge(seed_sweep.load(args.table), table), args.table)}")
+    failed = sum(1 for results in runs.values() for r in results if r["status"] != "passed")
+    print(f"{failed} failed run(s) of {len(seeds) * len(planned)}; runs under {out_dir}")
+    return 0 if not failed else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             print(list_notebooks(notebooks))
             return 0
         overrides = {name: parse_value(value) for name, value in args.parameter}
+        seeds = check_seed_arguments(args, overrides)
         planned = plan(notebooks, load_preset(args.preset, args.notebooks / "params"), overrides)
     except RunnerError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -247,13 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     # Absolute: each notebook's kernel runs in the notebooks folder, not where the runner was started.
     out_dir = (args.out or ROOT / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = []
-    for i, (nb, params) in enumerate(planned.items(), 1):
-        shown = " ".join(f"{k}={v}" for k, v in params.items())
-        print(f"[{i}/{len(planned)}] {nb.stem} {shown}", flush=True)
-        result = execute(nb, params, out_dir, args.timeout)
-        print(f"    {result.status} in {result.seconds:.1f} s {result.error}", flush=True)
-        results.append(result)
+    if seeds:
+        return sweep(planned, seeds, out_dir, args)
+    results = run_all(planned, out_dir, args.timeout)
     print(write_summary(results, out_dir, f"Run {out_dir.name} (preset {args.preset})"))
     from helpers.report import write_report
 

@@ -26,7 +26,7 @@ def workbook(tmp_path):
     folder = tmp_path / "notebooks"
     (folder / "params").mkdir(parents=True)
     _notebook(folder / "01_alpha.ipynb", "seed: int = 0  # the seed\nepochs: int = 2  # passes",
-              "import helpers\nhelpers.runtime.validate_params({'epochs': epochs})\n"
+              "import helpers\nhelpers.params.validate({'epochs': epochs})\n"
               "helpers.record('double', epochs * 2)")
     _notebook(folder / "02_beta.ipynb", "seed: int = 0  # the seed\nname: str = 'x'  # a label",
               "import helpers, os\nhelpers.record('label', name)\nhelpers.record('cwd', os.getcwd())\n"
