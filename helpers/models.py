@@ -12,18 +12,21 @@ from helpers.data import Split, load_digits
 
 
 def make_mlp(num_features: int, num_classes: int, units: int = 64, hidden_layers: int = 1,
-             learning_rate: float = 1e-3, name: str = "mlp"):
-    """A compiled Keras MLP classifier (``keras.Input`` + Dense ReLU layers + softmax)."""
+             learning_rate: float = 1e-3, name: str = "mlp", logits: bool = False, compiled: bool = True):
+    """A Keras MLP classifier: ``keras.Input`` + Dense ReLU layers + a softmax output (or raw ``logits``),
+    compiled with Adam and sparse cross-entropy unless ``compiled=False`` (a custom training loop)."""
     import keras
 
     inputs = keras.Input(shape=(num_features,), name="features")
     x = inputs
     for i in range(hidden_layers):
         x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = keras.layers.Dense(num_classes, activation=None if logits else "softmax",
+                                 name="logits" if logits else "probabilities")(x)
     model = keras.Model(inputs, outputs, name=name)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if compiled:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits), metrics=["accuracy"])
     return model
 
 

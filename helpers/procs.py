@@ -298,15 +298,16 @@ def bind_process_pool() -> None:
                                                     initargs=(os.getpid(),)), make_default=True)
 
 
-def pool_processes() -> list[int]:
-    """The pids of joblib's loky pool (workers and resource tracker) under this process."""
-    return processes_with("joblib.externals.loky")
+def pool_workers() -> list[int]:
+    """The pids of joblib's loky pool workers under this process (not loky's resource tracker, which lives
+    as long as this process and exits with it)."""
+    return processes_with("joblib.externals.loky.backend.popen_loky_posix")
 
 
 def stop_process_pool() -> list[int]:
     """Shut joblib's reusable loky pool down, killing its workers, and return their pids; starts none
     (loky starts workers on the first task, and ``kill_workers=True`` ends the previous pool at once)."""
-    before = pool_processes()
+    before = pool_workers()
     from joblib.externals.loky import get_reusable_executor
 
     get_reusable_executor(kill_workers=True).shutdown(wait=True, kill_workers=True)

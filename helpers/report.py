@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,8 @@ from typing import Any
 
 import nbformat
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+from helpers.logs import strip_ansi
+
 MAX_TRACEBACK_LINES = 40
 
 CSS = """
@@ -65,7 +65,7 @@ def _get(result: Any, name: str, default: Any = None) -> Any:
 
 
 def _plain(text: str) -> str:
-    return ANSI.sub("", text)
+    return strip_ansi(text)
 
 
 def failing_cell(nb: nbformat.NotebookNode) -> Failure | None:

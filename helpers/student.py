@@ -20,8 +20,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
+from helpers.run import NOTEBOOKS, ROOT, find_notebooks
+
 SOLUTION_TAG = "solution"
 HINT_PREFIX = "# Hint:"
 SETUP_CALL = "helpers.setup("
@@ -164,7 +164,7 @@ def write_student_copies(notebooks: Path = NOTEBOOKS, out: Path = ROOT / "studen
 
     Every notebook is converted before anything is written, so a broken one leaves ``out`` untouched.
     """
-    paths = sorted(Path(notebooks).glob("[0-9][0-9]_*.ipynb"))
+    paths = find_notebooks(Path(notebooks))
     if not paths:
         raise StudentCopyError(f"no notebooks named NN_topic.ipynb in {notebooks}")
     copies = {p: make_student(nbformat.read(p, as_version=4), p.name) for p in paths}

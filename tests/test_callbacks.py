@@ -13,7 +13,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from helpers import callbacks as cb  # noqa: E402
+from helpers import logs  # noqa: E402
 from helpers.checks import ExerciseError  # noqa: E402
+from helpers.checks import callbacks as exercise  # noqa: E402
 
 
 def _tiny_model():
@@ -34,14 +36,14 @@ def _tiny_data(n=12):
 def test_read_jsonl_skips_blank_lines_and_names_bad_ones(tmp_path):
     path = tmp_path / "log.jsonl"
     path.write_text('{"epoch": 0, "loss": 0.5}\n\n{"epoch": 1, "loss": 0.25}\n')
-    rows = cb.read_jsonl(path)
+    rows = logs.read_jsonl(path)
     assert rows == [{"epoch": 0, "loss": 0.5}, {"epoch": 1, "loss": 0.25}]
-    assert cb.columns(rows) == {"epoch": [0, 1], "loss": [0.5, 0.25]}
-    assert cb.columns(rows, ["loss"]) == {"loss": [0.5, 0.25]}
-    assert cb.columns([]) == {}
+    assert logs.columns(rows) == {"epoch": [0, 1], "loss": [0.5, 0.25]}
+    assert logs.columns(rows, ["loss"]) == {"loss": [0.5, 0.25]}
+    assert logs.columns([]) == {}
     path.write_text('{"epoch": 0}\nnot json\n')
     with pytest.raises(ValueError, match="line 2"):
-        cb.read_jsonl(path)
+        logs.read_jsonl(path)
 
 
 def test_read_csv_log_matches_history_exactly(tmp_path):
@@ -49,13 +51,13 @@ def test_read_csv_log_matches_history_exactly(tmp_path):
     path = tmp_path / "log.csv"
     logger = keras.callbacks.CSVLogger(str(path))
     history = _tiny_model().fit(x, y, epochs=2, batch_size=6, verbose=0, callbacks=[logger])
-    assert cb.read_csv_log(path) == {"epoch": [0, 1], **history.history}  # val_* columns (all NA) left out
+    assert logs.read_csv_log(path) == {"epoch": [0, 1], **history.history}  # val_* columns (all NA) left out
     path.write_text("epoch,loss,val_loss\n0,0.5,NA\n1,0.25,0.75\n")
-    read = cb.read_csv_log(path)
+    read = logs.read_csv_log(path)
     assert read["loss"] == [0.5, 0.25] and np.isnan(read["val_loss"][0]) and read["val_loss"][1] == 0.75
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    assert cb.read_csv_log(empty) == {}
+    assert logs.read_csv_log(empty) == {}
 
 
 def test_read_tensorboard_scalars_reads_tf2_and_tf1_summaries_and_skips_the_rest(tmp_path):
@@ -72,14 +74,14 @@ def test_read_tensorboard_scalars_reads_tf2_and_tf1_summaries_and_skips_the_rest
     with tf.io.TFRecordWriter(str(tmp_path / "run_b" / "events.out.tfevents.1.local")) as record_writer:
         record_writer.write(event.SerializeToString())
 
-    scalars = cb.read_tensorboard_scalars(tmp_path)
+    scalars = logs.read_tensorboard_scalars(tmp_path)
     assert set(scalars) == {"run_a", "run_b"}
     assert list(scalars["run_a"]) == ["loss"]  # histogram and text are not scalars
     steps, values = zip(*scalars["run_a"]["loss"], strict=True)
     assert steps == (0, 1, 2)
     np.testing.assert_allclose(values, [1.0, 0.5, 1 / 3], rtol=1e-6)
     assert scalars["run_b"] == {"old": [(7, 0.5)]}
-    assert cb.read_tensorboard_scalars(tmp_path / "nothing_here") == {}
+    assert logs.read_tensorboard_scalars(tmp_path / "nothing_here") == {}
 
 
 # ----------------------------------------------------------------------------------------------- hooks
@@ -200,15 +202,15 @@ class _NeverResets(keras.callbacks.Callback):
 
 
 def test_check_best_epoch_callback_accepts_a_right_answer_and_rejects_wrong_ones(capsys):
-    cb.check_best_epoch_callback(_GoodBest)
+    exercise.check_best_epoch_callback(_GoodBest)
     assert "Correct" in capsys.readouterr().out
     for wrong in (_LastOnTie, _NeverResets, None, int):
         with pytest.raises(ExerciseError):
-            cb.check_best_epoch_callback(wrong)
+            exercise.check_best_epoch_callback(wrong)
 
 
 def test_jsonl_round_trip_keeps_floats_exact(tmp_path):
     values = [0.1, 1 / 3, 2.0000000000000004]
     path = tmp_path / "x.jsonl"
     path.write_text("".join(json.dumps({"v": v}) + "\n" for v in values))
-    assert cb.columns(cb.read_jsonl(path)) == {"v": values}
+    assert logs.columns(logs.read_jsonl(path)) == {"v": values}

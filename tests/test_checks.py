@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import checks
+from helpers.checks import custom_layers
 
 
 def test_generic_checks():
@@ -68,14 +69,14 @@ class Forgetful(Configurable):
 
 
 def test_layer_exercise_checks_pass_right_and_fail_wrong_answers():
-    checks.check_scale_layer(GoodScale)
+    custom_layers.check_scale_layer(GoodScale)
     with pytest.raises(AssertionError, match="found 2 trainable weights"):
-        checks.check_scale_layer(ScaleWithBias)
+        custom_layers.check_scale_layer(ScaleWithBias)
     with pytest.raises(AssertionError, match="No class yet"):
-        checks.check_scale_layer(None)
-    checks.check_call_counter(Counter)
+        custom_layers.check_scale_layer(None)
+    custom_layers.check_call_counter(Counter)
     with pytest.raises(AssertionError, match="must not be trainable"):
-        checks.check_call_counter(TrainableCounter)
-    checks.check_config_round_trip(Configurable, initial=2.5)
+        custom_layers.check_call_counter(TrainableCounter)
+    custom_layers.check_config_round_trip(Configurable, initial=2.5)
     with pytest.raises(AssertionError, match="lacks"):
-        checks.check_config_round_trip(Forgetful, initial=2.5)
+        custom_layers.check_config_round_trip(Forgetful, initial=2.5)

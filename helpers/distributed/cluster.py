@@ -36,7 +36,8 @@ class WorkerFailed(procs.ChildFailed):
     """A worker process exited with an error; the message holds its exit code and the end of its log."""
 
     def __init__(self, index: int, returncode: int, log_tail: str):
-        self.index, self.name, self.returncode, self.tail = index, f"worker {index}", returncode, log_tail
+        self.index, self.name, self.returncode = index, f"worker {index}", returncode
+        self.tail = self.log_tail = log_tail
         how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
         RuntimeError.__init__(self, f"worker {index} failed ({how}); the other workers were stopped. "
                                     f"End of its log:\n{log_tail}")
@@ -103,6 +104,10 @@ class Cluster:
         """
         try:
             return procs.wait_for_exit(self.children, timeout=timeout, poll=poll)
+        except TimeoutError:
+            self.stop()
+            tails = "\n".join(f"--- worker {i}\n{self.tail(i)}" for i in range(self.workers))
+            raise TimeoutError(f"the cluster did not finish within {timeout:.0f} s\n{tails}") from None
         except procs.ChildFailed as err:
             self.stop()
             raise WorkerFailed(self.children.index(next(c for c in self.children if c.name == err.name)),

@@ -30,6 +30,7 @@ import warnings
 from pathlib import Path
 
 from helpers.data import load_digits
+from helpers.models import make_mlp
 from helpers.runtime import quiet, seed_everything
 
 quiet()  # before TensorFlow is imported, so its C++ start-up noise stays out of the logs
@@ -45,11 +46,8 @@ def event(name: str, **fields) -> None:
 
 
 def build_model(num_features: int, num_classes: int, units: int) -> keras.Model:
-    """A tiny MLP that outputs logits (call it inside ``strategy.scope()``)."""
-    inputs = keras.Input(shape=(num_features,), name="features")
-    hidden = keras.layers.Dense(units, activation="relu", name="hidden")(inputs)
-    logits = keras.layers.Dense(num_classes, name="logits")(hidden)
-    return keras.Model(inputs, logits, name="worker_mlp")
+    """A tiny MLP that outputs logits, uncompiled (call it inside ``strategy.scope()``)."""
+    return make_mlp(num_features, num_classes, units, logits=True, compiled=False, name="worker_mlp")
 
 
 def epoch_dataset(x, y, epoch: int, global_batch: int, steps: int, seed: int) -> tf.data.Dataset:

@@ -3,20 +3,18 @@
 tf-explain's ``explain()`` methods return a picture (a uint8 grid of overlays) for ONE class index; to score
 a method we need the raw map of each image for its own class. The functions here call the same tf-explain
 computations that ``explain()`` calls (its static methods), group images by class, and return float maps
-of shape (n, H, W), non-negative, larger = more important. Plus a reader for the images that tf-explain's
-``GradCAMCallback`` logs during training (the SHAP repair is in :mod:`helpers.explain.shap_repair`).
+of shape (n, H, W), non-negative, larger = more important.
+The images tf-explain's ``GradCAMCallback`` logs are read with ``helpers.logs.read_tensorboard_images``; the
+SHAP repair is in :mod:`helpers.explain.shap_repair`.
 """
 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from tf_explain.core import GradCAM, IntegratedGradients, OcclusionSensitivity, SmoothGrad, VanillaGradients
-
-from helpers.logs import read_tensorboard_images
 
 METHODS = ("vanilla_gradients", "smoothgrad", "integrated_gradients", "grad_cam", "occlusion")
 
@@ -106,8 +104,3 @@ def saliency_maps(method: str, model, images: np.ndarray, class_indices: np.ndar
                                 smooth_samples=smooth_samples, smooth_noise=smooth_noise, ig_steps=ig_steps,
                                 patch_size=patch_size)
     return maps
-
-
-def read_logged_images(logdir: str | Path, tag: str = "Grad CAM") -> list[tuple[int, np.ndarray]]:
-    """The images tf-explain's ``GradCAMCallback`` logged (``helpers.logs.read_tensorboard_images``)."""
-    return read_tensorboard_images(logdir, tag)

@@ -28,6 +28,7 @@ import keras_tuner as kt
 import numpy as np
 import pandas as pd
 
+from helpers.logs import strip_ansi
 from helpers.params import check_choice, check_int
 from helpers.tuning import TUNER_NAMES
 
@@ -119,7 +120,6 @@ def _trial_records(source) -> list[dict[str, Any]]:
 
 
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def error_line(message: str | None) -> str:
@@ -128,7 +128,7 @@ def error_line(message: str | None) -> str:
     Keras puts the useful sentence in a paragraph after "Exception encountered when calling ...", so the
     unindented lines that follow the exception line are kept, up to "Arguments received by".
     """
-    lines = [_ANSI.sub("", line).rstrip() for line in (message or "").splitlines()]
+    lines = [strip_ansi(line).rstrip() for line in (message or "").splitlines()]
     lines = [line for line in lines if line.strip()]
     for i in range(len(lines) - 1, -1, -1):
         if _ERROR_LINE.match(lines[i]):

@@ -12,11 +12,11 @@ import time
 import numpy as np
 import pytest
 
+from helpers import procs
 from helpers.distributed import (
     STRATEGIES,
     Cluster,
     WorkerFailed,
-    children_alive,
     cluster_spec,
     make_strategy,
     tf_config,
@@ -103,7 +103,7 @@ def test_cluster_runs_every_worker_with_its_own_tf_config(tmp_path):
     assert cluster.run(timeout=30) == [0, 0, 0]
     tasks = [cluster.events(i)[0]["task"] for i in range(3)]
     assert tasks == [{"type": "worker", "index": i} for i in range(3)]
-    assert children_alive(cluster.pids) == []
+    assert procs.alive(cluster.pids) == []
 
 
 def test_a_failing_worker_stops_the_others_fast(tmp_path):
@@ -114,7 +114,7 @@ def test_a_failing_worker_stops_the_others_fast(tmp_path):
         cluster.wait(timeout=30)
     assert time.monotonic() - began < 15
     assert '"index": 1' in failure.value.log_tail
-    assert cluster.alive() == [] and children_alive(cluster.pids) == []
+    assert cluster.alive() == [] and procs.alive(cluster.pids) == []
 
 
 def test_kill_then_restart_gives_fresh_ports_and_no_leftovers(tmp_path):
@@ -126,11 +126,11 @@ def test_kill_then_restart_gives_fresh_ports_and_no_leftovers(tmp_path):
         cluster.kill(1)
         with pytest.raises(WorkerFailed, match="killed by signal 9"):
             cluster.wait(timeout=20)
-        assert children_alive(first_pids) == []
+        assert procs.alive(first_pids) == []
         cluster.restart(["--sleep", "0.1"])
         assert cluster.launches == 2 and cluster.pids != first_pids and cluster.spec != first_spec
         assert cluster.wait(timeout=30) == [0, 0]
-    assert children_alive(first_pids + cluster.pids) == []
+    assert procs.alive(first_pids + cluster.pids) == []
 
 
 def test_timeout_and_stubborn_workers_are_killed(tmp_path):
@@ -139,7 +139,7 @@ def test_timeout_and_stubborn_workers_are_killed(tmp_path):
     time.sleep(0.5)  # let the probes install their SIGTERM handler
     with pytest.raises(TimeoutError, match="did not finish within 1 s"):
         cluster.wait(timeout=1)
-    assert children_alive(cluster.pids) == []
+    assert procs.alive(cluster.pids) == []
 
 
 def test_context_manager_stops_workers_on_error(tmp_path):
@@ -147,7 +147,7 @@ def test_context_manager_stops_workers_on_error(tmp_path):
                                                    module=PROBE) as cluster:
         cluster.start()
         raise KeyboardInterrupt  # what a learner pressing "interrupt kernel" sends
-    assert children_alive(cluster.pids) == []
+    assert procs.alive(cluster.pids) == []
     with pytest.raises(RuntimeError, match="already running"):
         cluster.start().start()
     cluster.stop()
@@ -161,12 +161,12 @@ def test_workers_die_with_a_killed_launcher(tmp_path):
         while not any(e["event"] == "spawned" for e in outer.events(0)) and time.monotonic() < deadline:
             time.sleep(0.1)
         inner_pids = next(e["pids"] for e in outer.events(0) if e["event"] == "spawned")
-        assert len(children_alive(inner_pids)) == 2
+        assert len(procs.alive(inner_pids)) == 2
         outer.kill(0)
     deadline = time.monotonic() + 10
-    while children_alive(inner_pids) and time.monotonic() < deadline:
+    while procs.alive(inner_pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert children_alive(inner_pids) == []
+    assert procs.alive(inner_pids) == []
 
 
 # ------------------------------------------------------------------------------------------------- worker
@@ -196,4 +196,4 @@ def test_real_worker_crashes_then_resumes_from_its_checkpoint(tmp_path):
     assert done == {"event": "done", "task": 0, "start_epoch": 1, "final_epoch": 2, "epochs_run": 1}
     assert (tmp_path / "job" / "model" / "final.keras").exists()
     assert os.path.exists(tmp_path / "job" / "weights" / "worker-0.npz")
-    assert children_alive(cluster.pids) == []
+    assert procs.alive(cluster.pids) == []

@@ -192,10 +192,10 @@ def test_quiet_predictor_prints_nothing(tiny_cnn, capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_read_logged_images(tmp_path):
+def test_read_tensorboard_images(tmp_path):
     import tensorflow as tf
 
-    from helpers.explain import saliency as sal
+    from helpers import logs
 
     writer = tf.summary.create_file_writer(str(tmp_path / "run"))
     with writer.as_default():
@@ -203,7 +203,7 @@ def test_read_logged_images(tmp_path):
             tf.summary.image("Grad CAM", np.full((1, 4, 5, 3), 10 * step, np.uint8), step=step)
             tf.summary.image("other", np.zeros((1, 2, 2, 3), np.uint8), step=step)
     writer.flush()
-    logged = sal.read_logged_images(tmp_path)
+    logged = logs.read_tensorboard_images(tmp_path, "Grad CAM")
     assert [step for step, _ in logged] == [0, 1]
     assert logged[1][1].shape == (4, 5, 3) and (logged[1][1] == 10).all()
 
@@ -211,7 +211,7 @@ def test_read_logged_images(tmp_path):
 def test_restore_gradient_recording():
     from tensorflow.python.eager import execute
 
-    from helpers.explain import saliency as sal
+    from helpers.explain import shap_repair as sal
 
     assert not sal.gradient_recording_patched()
     assert sal.restore_gradient_recording() is False

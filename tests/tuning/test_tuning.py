@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from scipy.stats import loguniform
 
+from helpers import procs
 from helpers.checks import ExerciseError
+from helpers.checks import tuning as exercise
 from helpers.runtime import quiet
 from helpers.tuning import launch, tuners
 
@@ -183,43 +185,29 @@ def _unconditional(hp):
 
 
 def test_check_conditional_space():
-    tuners.check_conditional_space(_conditional)
+    exercise.check_conditional_space(_conditional)
     with pytest.raises(ExerciseError, match="conditional_scope"):
-        tuners.check_conditional_space(_unconditional)
+        exercise.check_conditional_space(_unconditional)
     with pytest.raises(ExerciseError, match="No function yet"):
-        tuners.check_conditional_space(None)
+        exercise.check_conditional_space(None)
 
 
 def test_check_param_distributions():
     good = {"model_kwargs": tuners.KwargsSampler(units=[32, 64], learning_rate=loguniform(1e-4, 1e-1)),
             "fit_kwargs": [{"epochs": 1, "verbose": 0}, {"epochs": 2, "verbose": 0}]}
-    tuners.check_param_distributions(good)
+    exercise.check_param_distributions(good)
     from scipy.stats import uniform
 
     linear = dict(good, model_kwargs=tuners.KwargsSampler(units=[32], learning_rate=uniform(1e-4, 1e-1 - 1e-4)))
     with pytest.raises(ExerciseError, match="log-uniform"):
-        tuners.check_param_distributions(linear)
+        exercise.check_param_distributions(linear)
     with pytest.raises(ExerciseError, match="epochs"):
-        tuners.check_param_distributions(dict(good, fit_kwargs=[{"epochs": 1}]))
+        exercise.check_param_distributions(dict(good, fit_kwargs=[{"epochs": 1}]))
     with pytest.raises(ExerciseError, match="No answer yet"):
-        tuners.check_param_distributions(None)
+        exercise.check_param_distributions(None)
 
 
 # ------------------------------------------------------------------------------------------- launcher
-def test_process_group_stops_everything_even_on_error(tmp_path):
-    marker = str(tmp_path)
-    with pytest.raises(RuntimeError, match="boom"):
-        with launch.ProcessGroup(grace=2) as group:
-            for name in ("a", "b"):
-                group.start(name, ["http.server", "--bind", "127.0.0.1", "--directory", marker, "0"],
-                            dict(os.environ), tmp_path / f"{name}.log")
-            assert sorted(group.alive()) == ["a", "b"]
-            assert len(launch.running_processes(marker)) == 2
-            raise RuntimeError("boom")
-    assert group.alive() == []
-    assert launch.running_processes(marker) == []
-
-
 def test_run_distributed_search_validates_before_starting_anything(tmp_path):
     with pytest.raises(ValueError, match="workers must be >= 1"):
         launch.run_distributed_search(tmp_path, workers=0)
@@ -235,7 +223,7 @@ def test_run_distributed_search_times_out_and_leaves_no_process(tmp_path):
     with pytest.raises(launch.SearchFailed, match="timed out waiting for"):
         launch.run_distributed_search(tmp_path, workers=2, max_trials=2, epochs=1, timeout_s=1)
     assert time.monotonic() - started < 20  # 1 s limit + the grace period, not the whole search
-    assert launch.running_processes(str(tmp_path)) == []
+    assert procs.processes_with(str(tmp_path)) == []
 
 
 def test_distributed_run_assignments():
@@ -270,7 +258,7 @@ def _port_is_free(address: str) -> bool:
 def test_run_worker_in_this_process_serves_every_trial_and_restores_the_environment(tmp_path):
     import threading
 
-    from helpers.runtime import free_port
+    from helpers.procs import free_port
     from helpers.tuning.worker import DigitsHyperModel, OracleServer, run_worker
 
     address = f"127.0.0.1:{free_port()}"
