@@ -99,7 +99,9 @@ def make_tuner(name: str, hypermodel, *, directory: str | Path, project_name: st
         common.setdefault("hyperband_iterations", None)  # None: brackets without end; max_trials stops it
         common.setdefault("max_epochs", max(3, epochs))
         tuner = LoggedHyperband(hypermodel, factor=3, **common)
-        getattr(tuner.oracle, "_oracle", tuner.oracle).max_trials = max_trials  # a worker wraps its oracle
+        # Private attribute, pinned keras-tuner 1.4.8: a worker's oracle is an OracleClient wrapping the
+        # real one (``_oracle``), and Hyperband has no max_trials argument to pass. Listed in the README.
+        getattr(tuner.oracle, "_oracle", tuner.oracle).max_trials = max_trials
         return tuner
     if name == "bayesian":
         common.setdefault("num_initial_points", min(2, max_trials))

@@ -76,6 +76,10 @@ class OracleServer:
         from concurrent import futures
 
         import grpc
+
+        # Private API, pinned keras-tuner 1.4.8: the public API starts a chief only as a blocking
+        # tuner.search() in a process of its own (KERASTUNER_TUNER_ID=chief); serving the oracle from a
+        # thread of this process needs its servicer and protos. One place, listed in the README.
         from keras_tuner.src import protos
         from keras_tuner.src.distribute import oracle_chief
 
