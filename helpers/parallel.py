@@ -9,6 +9,7 @@ imported before ``helpers.setup``, to pick the accelerator.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -248,3 +249,53 @@ def is_sharded(var) -> bool:
     if not isinstance(value, tf.Tensor) or not dtensor.is_dtensor(value):
         return False
     return any(spec != dtensor.UNSHARDED for spec in dtensor.fetch_layout(value).sharding_specs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# DTensor's supported start-up, in a fresh process: ``python -m helpers.parallel --devices 4 --out r.json``
+# ---------------------------------------------------------------------------------------------------
+
+
+def dtensor_fresh_process(devices: int) -> dict:
+    """What ``dtensor.initialize_accelerator_system`` + ``create_distributed_mesh`` give in a process where
+    no TensorFlow op has run yet (the only place they work): the mesh, the client set-up DTensor read from
+    its environment, and one sharded matmul checked against NumPy."""
+    from tensorflow.dtensor.python import config as dtensor_config
+
+    dtensor.initialize_accelerator_system("CPU", num_logical_cpu_devices=devices)
+    mesh = dtensor.create_distributed_mesh([("model", devices)], device_type="CPU")
+    rng = np.random.default_rng(0)
+    x, kernel = rng.normal(size=(8, 16)).astype("float32"), rng.normal(size=(16, 4 * devices)).astype("float32")
+    x_mesh = dtensor.copy_to_mesh(tf.constant(x), dtensor.Layout.replicated(mesh, rank=2))
+    replicated = dtensor.copy_to_mesh(tf.constant(kernel), dtensor.Layout.replicated(mesh, rank=2))
+    kernel_mesh = dtensor.relayout(replicated, dtensor.Layout([dtensor.UNSHARDED, "model"], mesh))
+    product = tf.matmul(x_mesh, kernel_mesh)
+    result = {
+        "mesh_shape": dict(zip(mesh.dim_names, mesh.shape(), strict=True)),
+        "mesh_devices": [short_device(d) for d in mesh.local_devices()],
+        "kernel_shards": [list(s) for s in shard_shapes(kernel_mesh)],
+        "product_layout": list(dtensor.fetch_layout(product).sharding_specs),
+        "max_gap_vs_numpy": float(np.max(np.abs(to_numpy(product) - x @ kernel))),
+        "num_clients": dtensor.num_clients(),
+        "client_id": dtensor.client_id(),
+        "job_name": dtensor.job_name(),
+        "local_mode": dtensor_config.is_local_mode(),
+        "DTENSOR_JOBS": os.environ.get("DTENSOR_JOBS"),
+    }
+    dtensor.shutdown_accelerator_system()
+    return result
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.parallel", description=dtensor_fresh_process.__doc__)
+    parser.add_argument("--devices", type=int, default=4, help="logical CPUs of the mesh")
+    parser.add_argument("--out", required=True, help="JSON file for the result")
+    args = parser.parse_args()
+    found = dtensor_fresh_process(args.devices)
+    with open(args.out, "w") as f:
+        json.dump(found, f, indent=1)
+    sys.exit(0)
