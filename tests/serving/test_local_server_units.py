@@ -32,7 +32,7 @@ def test_flags_parse_the_seed_command():
 def test_bool_flags_bare_or_valued():
     assert parse_flags(["--model_base_path=/m", "--enable_batching"]).enable_batching
     assert not parse_flags(["--model_base_path=/m", "--enable_batching=false"]).enable_batching
-    with pytest.raises(FlagError, match="Couldn't interpret value maybe for flag enable_batching"):
+    with pytest.raises(FlagError, match="Couldn.t interpret value =maybe for flag enable_batching."):
         parse_flags(["--model_base_path=/m", "--enable_batching=maybe"])
 
 
@@ -41,7 +41,7 @@ def test_bool_flags_bare_or_valued():
     [
         (["--model_base_path=/m", "--rest_api_prot=8501"], "unknown argument: --rest_api_prot=8501"),
         (["--model_base_path=/m", "8501"], "unknown argument: 8501"),
-        (["--model_base_path=/m", "--port=abc"], "Couldn't interpret value abc for flag port"),
+        (["--model_base_path=/m", "--port=abc"], "Couldn.t interpret value =abc for flag port."),
         ([], "Both server_options.model_base_path and server_options.model_config_file are empty!"),
         (["--model_base_path=/m", "--port=70000"], "--port must be a TCP port"),
     ],

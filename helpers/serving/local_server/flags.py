@@ -12,93 +12,187 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+import os
+import re
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+
+from helpers.serving.local_server.flag_table import FLAG_TABLE, IGNORED
 
 
 class FlagError(ValueError):
     """A bad command line or configuration file; the server exits with status 2 and this message."""
 
 
-@dataclass
-class Flags:
-    """The flags this server understands (names and defaults from tensorflow_model_server's main.cc)."""
-
-    port: int = 8500  # gRPC port
-    rest_api_port: int = 0  # 0 = no REST API
-    rest_api_num_threads: int = 32  # threads that run REST requests
-    rest_api_timeout_in_ms: int = 30000  # a REST request running longer fails with DEADLINE_EXCEEDED
-    model_name: str = "default"
-    model_base_path: str = ""
-    model_config_file: str = ""
-    model_config_file_poll_wait_seconds: int = 0  # 0 = read the config file once
-    file_system_poll_wait_seconds: int = 1  # <= 0: look for versions once, at start-up
-    allow_version_labels_for_unavailable_models: bool = False
-    enable_batching: bool = False
-    batching_parameters_file: str = ""
-    tensorflow_intra_op_parallelism: int = 0  # 0 = TensorFlow picks
-    tensorflow_inter_op_parallelism: int = 0
-    grpc_max_threads: int = 64  # threads of the gRPC server
+_NCPU = os.cpu_count() or 1
+_PY_TYPES = {"int32": int, "int64": int, "float": float, "bool": bool, "string": str}
+_INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+def _default(value):
+    if value == "NCPU":
+        return _NCPU
+    if value == "4*NCPU":
+        return 4 * _NCPU
+    return value
 
 
-def parse_flags(argv: list[str]) -> Flags:
-    """Parse ``--name=value`` arguments into :class:`Flags`; raise FlagError naming a bad or unknown one."""
+Flags = make_dataclass(
+    "Flags",
+    [(name, _PY_TYPES[kind], field(default=_default(default))) for name, kind, default, _ in FLAG_TABLE],
+)
+Flags.__doc__ = "The 48 flags of tensorflow_model_server, with its defaults (see flag_table.py)."
+KINDS = {name: kind for name, kind, _, _ in FLAG_TABLE}
+
+
+def _number(name: str, kind: str, value: str):
+    try:
+        number = float(value) if kind == "float" else int(value, 10)
+    except ValueError:
+        raise FlagError(f"Couldn't interpret value ={value} for flag {name}.") from None
+    low, high = _INT_RANGE.get(kind, (-math.inf, math.inf))
+    if not low <= number <= high:
+        raise FlagError(f"Couldn't interpret value ={value} for flag {name}.")
+    return number
+
+
+def parse_flags(argv: list[str], validate: bool = True) -> Flags:
+    """Parse ``--name=value`` arguments into :class:`Flags` (TF's command_line_flags.cc rules: bools are
+    ``--name``, ``--name=true`` or ``--name=false``); raise FlagError naming a bad or unknown one."""
     flags = Flags()
-    types = {f.name: f.type for f in fields(Flags)}
     for arg in argv:
-        if not arg.startswith("--"):
-            raise FlagError(f"unknown argument: {arg} (flags are spelled --name=value)")
-        name, has_value, value = arg[2:].partition("=")
-        if name not in types:
+        name, has_value, value = arg[2:].partition("=") if arg.startswith("--") else ("", False, "")
+        if name not in KINDS:
             raise FlagError(
-                f"unknown argument: {arg} (tensorflow_model_server would print a warning and ignore it; "
-                f"known flags: {', '.join('--' + n for n in sorted(types))})"
+                f"unknown argument: {arg} (tensorflow_model_server would print this and ignore it; this server "
+                f"exits so that a typo never looks like success; flags are spelled --name=value)"
             )
-        kind = types[name]
-        if kind in (bool, "bool"):
-            if has_value and value.lower() not in _TRUE + _FALSE:
-                raise FlagError(f"Couldn't interpret value {value} for flag {name}.")
-            setattr(flags, name, not has_value or value.lower() in _TRUE)
-        elif kind in (int, "int"):
-            try:
-                setattr(flags, name, int(value))
-            except ValueError:
-                raise FlagError(f"Couldn't interpret value {value} for flag {name}.") from None
-        else:
+        kind = KINDS[name]
+        if kind == "bool":
+            if has_value and value not in ("true", "false"):
+                raise FlagError(f"Couldn't interpret value ={value} for flag {name}.")
+            setattr(flags, name, not has_value or value == "true")
+        elif not has_value:
+            raise FlagError(f"Couldn't interpret value for flag {name} (expected --{name}=<{kind}>).")
+        elif kind == "string":
             setattr(flags, name, value)
-    if not flags.model_config_file and not flags.model_base_path:
-        # tensorflow_serving/model_servers/server.cc, Server::BuildAndStart
-        raise FlagError("Both server_options.model_base_path and server_options.model_config_file are empty!")
-    for name in ("port", "rest_api_port"):
-        if not 0 <= getattr(flags, name) <= 65535:
-            raise FlagError(f"--{name} must be a TCP port (0-65535), got {getattr(flags, name)}")
+        else:
+            setattr(flags, name, _number(name, kind, value))
+    if validate and not flags.version:
+        validate_flags(flags)
     return flags
 
 
+def validate_flags(flags: Flags) -> None:
+    """The checks of server.cc Server::BuildAndStart, with its texts."""
+    if flags.port == 0 and not flags.grpc_socket_path:
+        raise FlagError("At least one of server_options.grpc_port or server_options.grpc_socket_path must be set.")
+    if flags.use_alts_credentials and flags.ssl_config_file:
+        raise FlagError("Either use_alts_credentials must be false or ssl_config_file must be empty.")
+    if not flags.model_config_file and not flags.model_base_path:
+        raise FlagError("Both server_options.model_base_path and server_options.model_config_file are empty!")
+    if flags.batching_parameters_file and not flags.enable_batching:
+        raise FlagError(
+            "server_options.batching_parameters_file is set without setting server_options.enable_batching to true."
+        )
+    if (
+        flags.tensorflow_session_parallelism > 0
+        and flags.tensorflow_intra_op_parallelism > 0
+        and flags.tensorflow_inter_op_parallelism > 0
+    ):
+        raise FlagError(
+            "Either configure server_options.tensorflow_session_parallelism or "
+            "(server_options.tensorflow_intra_op_parallelism, server_options.tensorflow_inter_op_parallelism) "
+            "separately. You cannot configure all."
+        )
+    for name in ("port", "rest_api_port"):
+        if not 0 <= getattr(flags, name) <= 65535:
+            raise FlagError(f"--{name} must be a TCP port (0-65535), got {getattr(flags, name)}")
+
+
+def ignored_flags(flags: Flags) -> list[str]:
+    """``--name=value`` of every accepted-and-ignored flag set to a value other than its default."""
+    defaults = Flags()
+    return [
+        f"--{name}={getattr(flags, name)} ({why})"
+        for name, why in IGNORED.items()
+        if getattr(flags, name) != getattr(defaults, name)
+    ]
+
+
+def grpc_channel_arguments(text: str) -> list[tuple[str, int | str]]:
+    """server.cc parseGrpcChannelArgs: ``key=value,...``; a value that parses as int32 is passed as an int."""
+    args = []
+    for piece in filter(None, text.split(",")):
+        key_val = piece.split("=")
+        if len(key_val) < 2:  # the real server indexes out of bounds here
+            raise FlagError(f"--grpc_channel_arguments: {piece!r} is not key=value")
+        key, value = key_val[0], key_val[1]
+        try:
+            number = int(value.strip(), 10)
+            args.append((key, number) if -(2**31) <= number < 2**31 else (key, value))
+        except ValueError:
+            args.append((key, value))
+    return args
+
+
 # ---------------------------------------------------------------- model server config (serving_config.md)
+class ConfigParseError(FlagError):
+    """A text protobuf file that does not parse; ``parser_line`` is what protobuf's C++ parser logs."""
+
+    def __init__(self, message: str, parser_line: str):
+        super().__init__(message)
+        self.parser_line = parser_line
+
+
+_NO_FIELD = re.compile(r'Message type "[^"]+" has no field named "([^"]+)"\.')
+
+
+def _parser_line(err: text_format.ParseError, text: str, full_name: str) -> str:
+    """text_format.cc ReportErrorImpl's line: ``Error parsing text-format <type>: <line>:<col>: <reason>``.
+
+    Python's parser points at the unknown field's name, the C++ one at the token after it (it reports
+    ``tokenizer_.current()``), so that position is recomputed; other reasons keep Python's wording."""
+    line, column = err.GetLine() or 1, err.GetColumn() or 1
+    reason = str(err).split(" : ", 1)[-1]
+    reason = re.sub(r"^'.*?': ", "", reason)
+    unknown = _NO_FIELD.search(reason)
+    if unknown:
+        lines = text.split("\n")
+        offset = sum(len(x) + 1 for x in lines[: line - 1]) + column - 1 + len(unknown.group(1))
+        while offset < len(text) and text[offset] in " \t\r\n":
+            offset += 1
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f"Error parsing text-format {full_name}: {line}:{column}: {reason}"
+
+
+def parse_text_proto(text: str, message, source: str = "<text>"):
+    """util/proto_util.h ParseProtoTextFile: ``Invalid protobuf file: '<file>'`` (the parser's own line is
+    in ``parser_line``)."""
+    try:
+        text_format.Parse(text, message)
+    except text_format.ParseError as err:
+        line = _parser_line(err, text, message.DESCRIPTOR.full_name)
+        raise ConfigParseError(f"Invalid protobuf file: '{source}'", line) from None
+    return message
+
+
 def model_server_config_from_text(text: str, source: str = "<text>"):
-    """Parse a text ModelServerConfig (``model_config_list { config { ... } }``); FlagError if it is invalid."""
+    """Parse a text ModelServerConfig (``model_config_list { config { ... } }``); ConfigParseError if invalid."""
     from tensorflow_serving.config import model_server_config_pb2
 
-    config = model_server_config_pb2.ModelServerConfig()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as err:
-        # main.cc ParseProtoTextFile: "Invalid protobuf file: '<file>'" (plus the parser's reason here)
-        raise FlagError(f"Invalid protobuf file: '{source}' ({err})") from None
-    return config
+    return parse_text_proto(text, model_server_config_pb2.ModelServerConfig(), source)
 
 
 def read_model_server_config(path: str | Path):
     """Read ``--model_config_file``; base paths that are relative are taken from the file's folder."""
     path = Path(path)
     if not path.is_file():
-        raise FlagError(f"--model_config_file {path} does not exist")
+        raise FlagError(f"NOT_FOUND: {path}; No such file or directory")
     config = model_server_config_from_text(path.read_text(), str(path))
     for model in config.model_config_list.config:
         if model.base_path and not Path(model.base_path).is_absolute():
@@ -196,11 +290,7 @@ class BatchingParameters:
 
 def batching_parameters_from_text(text: str, source: str = "<text>") -> BatchingParameters:
     """Parse a batching parameters file, e.g. ``max_batch_size { value: 32 }``; unset fields keep defaults."""
-    proto = BatchingParametersProto()
-    try:
-        text_format.Parse(text, proto)
-    except text_format.ParseError as err:
-        raise FlagError(f"Invalid protobuf file: '{source}' ({err})") from None
+    proto = parse_text_proto(text, BatchingParametersProto(), source)
     params = BatchingParameters()
     for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"):
         if proto.HasField(name):

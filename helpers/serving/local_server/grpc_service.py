@@ -1,11 +1,13 @@
 """The gRPC API, with the service definitions that ship in ``tensorflow-serving-api``:
-PredictionService (``Predict``, ``GetModelMetadata``) and ModelService (``GetModelStatus``,
-``HandleReloadConfigRequest``). Errors are gRPC status codes with TensorFlow Serving's texts.
+PredictionService (``Predict``, ``Classify``, ``Regress``, ``MultiInference``, ``GetModelMetadata``) and
+ModelService (``GetModelStatus``, ``HandleReloadConfigRequest``). Errors are gRPC status codes with
+TensorFlow Serving's texts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -13,12 +15,15 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_shape_pb2
 from tensorflow_serving.apis import (
+    classification_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
+from helpers.serving.local_server import inference
 from helpers.serving.local_server import status as st
 from helpers.serving.local_server.servables import ModelManager
 
@@ -74,46 +79,104 @@ def fill_tensor_proto(proto, value: np.ndarray) -> None:
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """``Predict`` and ``GetModelMetadata`` on grpc.aio (Classify/Regress/MultiInference: UNIMPLEMENTED).
+    """``Predict``, ``Classify``, ``Regress``, ``MultiInference`` and ``GetModelMetadata`` on grpc.aio.
 
     Requests are parsed and checked on the event loop; the model runs on ``pool`` (batching off) or in the
     batcher's threads (batching on), so the loop never blocks and many requests can wait at once.
+    ``metrics`` (monitoring.Metrics, when Prometheus is enabled) counts Predict/Classify/Regress requests.
     """
 
-    def __init__(self, manager: ModelManager, pool: ThreadPoolExecutor):
-        self.manager, self.pool = manager, pool
+    def __init__(self, manager: ModelManager, pool: ThreadPoolExecutor, metrics=None):
+        self.manager, self.pool, self.metrics = manager, pool, metrics
+
+    def _record(self, name: str, api: str, started: float, code: str) -> None:
+        self.metrics.request(name, code, api, "GRPC", (time.perf_counter() - started) * 1e6)
 
     async def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+        started = time.perf_counter()
         try:
-            name, version, label = _spec(request.model_spec)
-            servable = self.manager.resolve(name, version, label)
-            key = servable.check_signature(request.model_spec.signature_name)
-            inputs = {}
-            for alias, proto in request.inputs.items():
-                try:
-                    inputs[alias] = to_ndarray(proto)
-                except Exception:  # predict_util.cc: a TensorProto that does not parse
-                    raise st.invalid(f"tensor parsing error: {alias}") from None
-            outputs_expected = servable.signature_defs[key].outputs  # a protobuf map: no copy per request
-            for alias in request.output_filter:
-                if alias not in outputs_expected:
-                    raise st.invalid(
-                        f"output tensor alias not found in signature: {alias} Outputs expected "
-                        f"to be in the set {{{','.join(sorted(outputs_expected))}}}."
-                    )
-            key, checked = servable.prepare(key, inputs)
-            outputs = await _run(servable, key, checked, self.pool, context.time_remaining())
+            response = await self._predict(request, context)
         except st.ServingError as err:
+            if self.metrics is not None:
+                self._record(request.model_spec.name, "Predict", started, err.code.name)
             await context.abort(err.code, err.message)
+        if self.metrics is not None:
+            self._record(request.model_spec.name, "Predict", started, "OK")
+        return response
+
+    async def _predict(self, request, context):
+        name, version, label = _spec(request.model_spec)
+        servable = self.manager.resolve(name, version, label)
+        key = servable.check_signature(request.model_spec.signature_name)
+        inputs = {}
+        for alias, proto in request.inputs.items():
+            try:
+                inputs[alias] = to_ndarray(proto)
+            except Exception:  # predict_util.cc: a TensorProto that does not parse
+                raise st.invalid(f"tensor parsing error: {alias}") from None
+        outputs_expected = servable.signature_defs[key].outputs  # a protobuf map: no copy per request
+        seen = set()
+        for alias in request.output_filter:
+            if alias not in outputs_expected:
+                raise st.invalid(
+                    f"output tensor alias not found in signature: {alias} Outputs expected "
+                    f"to be in the set {{{','.join(sorted(outputs_expected))}}}."
+                )
+            if alias in seen:
+                raise st.invalid(f"duplicate output tensor alias: {alias}")
+            seen.add(alias)
+        key, checked = servable.prepare(key, inputs)
+        outputs = await _run(servable, key, checked, self.pool, context.time_remaining())
         response = predict_pb2.PredictResponse()
-        response.model_spec.name = name
-        response.model_spec.version.value = servable.version
-        response.model_spec.signature_name = key
-        wanted = set(request.output_filter) or set(outputs)
+        inference.fill_spec(response.model_spec, name, servable, key)
+        wanted = seen or set(outputs)
         for alias, value in outputs.items():
             if alias in wanted:
                 fill_tensor_proto(response.outputs[alias], value)
         return response
+
+    async def _examples(self, request, context, method: str, api: str):
+        started = time.perf_counter()
+        try:
+            name, version, label = _spec(request.model_spec)
+            servable = self.manager.resolve(name, version, label)
+            key, inputs, n = inference.prepare(servable, request.model_spec.signature_name, request.input, method)
+            outputs = await _run(servable, key, inputs, self.pool, context.time_remaining())
+            if method == inference.CLASSIFY:
+                response = classification_pb2.ClassificationResponse()
+                response.result.CopyFrom(inference.classification_result(outputs, n))
+            else:
+                response = regression_pb2.RegressionResponse()
+                response.result.CopyFrom(inference.regression_result(outputs, n))
+            inference.fill_spec(response.model_spec, name, servable, key)
+        except st.ServingError as err:
+            if self.metrics is not None:
+                self._record(request.model_spec.name, api, started, err.code.name)
+            await context.abort(err.code, err.message)
+        if self.metrics is not None:
+            self._record(request.model_spec.name, api, started, "OK")
+        return response
+
+    async def Classify(self, request, context):  # noqa: N802
+        return await self._examples(request, context, inference.CLASSIFY, "Classify")
+
+    async def Regress(self, request, context):  # noqa: N802
+        return await self._examples(request, context, inference.REGRESS, "Regress")
+
+    async def MultiInference(self, request, context):  # noqa: N802
+        try:
+            name = inference.check_multi_inference(request)
+            spec = request.tasks[0].model_spec
+            choice = spec.WhichOneof("version_choice")
+            servable = self.manager.resolve(
+                name,
+                spec.version.value if choice == "version" else None,
+                spec.version_label if choice == "version_label" else None,
+            )
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.pool, inference.multi_inference_sync, servable, request)
+        except st.ServingError as err:
+            await context.abort(err.code, err.message)
 
     async def GetModelMetadata(self, request, context):  # noqa: N802
         try:
@@ -151,22 +214,38 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-async def start_grpc_server(manager: ModelManager, port: int, pool: ThreadPoolExecutor) -> grpc.aio.Server:
-    """A started grpc.aio server on 127.0.0.1:``port`` with both services (RuntimeError if it can't bind)."""
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", 2**31 - 1),
-            ("grpc.max_send_message_length", 2**31 - 1),
-            ("grpc.so_reuseport", 0),
-        ]
+async def start_grpc_server(
+    manager: ModelManager,
+    port: int,
+    pool: ThreadPoolExecutor,
+    socket_path: str = "",
+    channel_arguments: list | None = None,
+    metrics=None,
+    health: bool = False,
+) -> grpc.aio.Server:
+    """A started grpc.aio server on 127.0.0.1:``port`` (unless 0) and ``unix:socket_path`` (when given), with
+    both services, ``--grpc_channel_arguments`` as server options, and grpc.health.v1 when ``health``
+    (RuntimeError if it can't bind)."""
+    options = [
+        ("grpc.max_receive_message_length", 2**31 - 1),  # server.cc: SetMaxMessageSize(INT32_MAX)
+        ("grpc.max_send_message_length", 2**31 - 1),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.aio.server(options=options + list(channel_arguments or []))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(manager, pool, metrics), server
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, pool), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, pool), server)
-    try:
-        bound = server.add_insecure_port(f"127.0.0.1:{port}")
-    except RuntimeError:
-        bound = 0
-    if bound == 0:
-        raise RuntimeError(f"could not bind the gRPC port 127.0.0.1:{port}")
+    if health:
+        from helpers.serving.local_server.health import add_health_service
+
+        add_health_service(server)
+    for address in ([f"127.0.0.1:{port}"] if port else []) + ([f"unix:{socket_path}"] if socket_path else []):
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError:
+            bound = 0
+        if bound == 0:
+            raise RuntimeError(f"could not bind the gRPC address {address}")
     await server.start()
     return server

@@ -14,6 +14,7 @@ import base64
 import json
 import math
 import re
+import sys
 
 import numpy as np
 
@@ -31,6 +32,9 @@ _RAPIDJSON = [
 ]
 
 
+MAX_DEPTH = sys.getrecursionlimit()  # json.loads's limit on nested arrays/objects (RecursionError beyond)
+
+
 def _pretty(value) -> str:
     """JSON text of a value, as JsonValueToString echoes it in error messages."""
     return json.dumps(value, indent=4)
@@ -38,11 +42,18 @@ def _pretty(value) -> str:
 
 def parse_request(body: bytes | str) -> dict:
     """Parse a request body into a JSON object (json_tensor.cc ParseJson); raise INVALID_ARGUMENT texts."""
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-    if not text:
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as err:  # rapidjson's kParseErrorStringInvalidEncoding text
+        raise invalid(f"JSON Parse error: Invalid encoding in string. at offset: {err.start}") from None
+    if not text.strip():
         return _raise("JSON Parse error: The document is empty")
     try:
         doc = json.loads(text)
+    except RecursionError:  # Python's parser recurses; the real server's (iterative) one has no depth limit
+        raise invalid(
+            f"JSON Parse error: nested too deep (more than about {MAX_DEPTH} levels of arrays/objects)"
+        ) from None
     except json.JSONDecodeError as err:
         reason = next((r for prefix, r in _RAPIDJSON if err.msg.startswith(prefix)), None)
         if reason is None and err.msg.startswith("Expecting ',' delimiter"):
@@ -326,5 +337,5 @@ def response_json(outputs: dict[str, np.ndarray], fmt: str) -> str:
     rows = len(outputs[names[0]])
     items = []
     for i in range(rows):
-        items.append("{" + ", ".join(f'"{n}": {_value_json(outputs[n][i], n)}' for n in names) + "}")
+        items.append("{" + ", ".join(f'"{n}": {_value_json(np.asarray(outputs[n][i]), n)}' for n in names) + "}")
     return '{\n    "predictions": [' + ", ".join(items) + "]\n}"

@@ -14,17 +14,18 @@ import asyncio
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from helpers.serving.local_server import status as st
 from helpers.serving.local_server.batching import Batcher
 from helpers.serving.local_server.flags import BatchingParameters, FlagError
 from helpers.serving.local_server.json_tensor import tf_type_name
+from helpers.serving.local_server.versions import aspired_versions, read_meta_graph, version_folders
 
 log = logging.getLogger("helpers.serving")
 State = get_model_status_pb2.ModelVersionStatus.State
@@ -32,36 +33,29 @@ DEFAULT_SIGNATURE = "serving_default"  # tensorflow/cc/saved_model/signature_con
 INIT_OP = "__saved_model_init_op"
 
 
-def version_folders(base_path: str | Path) -> list[int]:
-    """Versions found under ``base_path``: numeric folder names (others are ignored, as TF Serving does)."""
-    base = Path(base_path)
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def aspired_versions(model_config, on_disk: list[int]) -> list[int]:
-    """The versions the model's ``model_version_policy`` wants served, given the folders on disk."""
-    policy = model_config.model_version_policy
-    kind = policy.WhichOneof("policy_choice")
-    if kind == "all":
-        return list(on_disk)
-    if kind == "specific":
-        return [v for v in on_disk if v in set(policy.specific.versions)]
-    count = policy.latest.num_versions if kind == "latest" and policy.latest.num_versions > 0 else 1
-    return sorted(on_disk)[-count:]
-
-
 class Servable:
     """One loaded SavedModel version: its signatures (SignatureDefs) and a thread-safe ``predict``."""
 
-    def __init__(self, name: str, version: int, path: Path, batching: BatchingParameters | None = None):
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        batching: BatchingParameters | None = None,
+        tags: tuple[str, ...] = ("serve",),
+        prefer_tflite: bool = False,
+    ):
         self.name, self.version, self.path = name, version, Path(path)
-        saved_model = saved_model_pb2.SavedModel()
-        saved_model.ParseFromString((self.path / "saved_model.pb").read_bytes())
-        self.signature_defs = dict(saved_model.meta_graphs[0].signature_def)
-        self.module = tf.saved_model.load(str(self.path), tags=["serve"])
-        self.functions = {k: self.module.signatures[k] for k in self.signature_defs if k != INIT_OP}
+        self.tflite = prefer_tflite and (self.path / "model.tflite").is_file()
+        if self.tflite:  # --prefer_tflite_model; falls back to the SavedModel when there is no model.tflite
+            from helpers.serving.local_server.tflite import load_tflite
+
+            self.signature_defs, self.functions = load_tflite(self.path / "model.tflite")
+        else:
+            meta_graph = read_meta_graph(self.path, tags)
+            self.signature_defs = dict(meta_graph.signature_def)
+            self.module = tf.saved_model.load(str(self.path), tags=list(tags))
+            self.functions = {k: self.module.signatures[k] for k in self.signature_defs if k != INIT_OP}
         self.batchers: dict[str, Batcher] = {}
         self._specs: dict[str, dict] = {}
         if batching is not None:
@@ -118,6 +112,8 @@ class Servable:
 
     def run(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Call the signature once on already-validated inputs (no batching)."""
+        if self.tflite:
+            return self.functions[key](**inputs)
         outputs = self.functions[key](**{k: tf.constant(v) for k, v in inputs.items()})
         return {k: v.numpy() for k, v in outputs.items()}
 
@@ -151,22 +147,43 @@ class Servable:
                 log.info("%s version %s %s batching: %s", self.name, self.version, key, batcher.stats)
 
 
+@dataclass
+class LoadOptions:
+    """How versions are loaded: the flags of main.cc that govern it, with the real binary's defaults."""
+
+    tags: tuple[str, ...] = ("serve",)  # --saved_model_tags
+    prefer_tflite: bool = False  # --prefer_tflite_model
+    max_num_load_retries: int = 5  # --max_num_load_retries
+    load_retry_interval_micros: int = 60_000_000  # --load_retry_interval_micros
+    enable_model_warmup: bool = True  # --enable_model_warmup
+    warmup_iterations: int = 1  # --num_request_iterations_for_warmup, when > 0
+    metrics: object = None  # monitoring.Metrics, when --monitoring_config_file enables Prometheus
+
+
 class ModelManager:
     """The models of a ModelServerConfig, their versions, states and labels; reloadable at run time."""
 
-    def __init__(self, batching: BatchingParameters | None = None, allow_labels_for_unavailable: bool = False):
+    def __init__(
+        self,
+        batching: BatchingParameters | None = None,
+        allow_labels_for_unavailable: bool = False,
+        options: LoadOptions | None = None,
+    ):
         self.batching = batching
         self.allow_labels_for_unavailable = allow_labels_for_unavailable
+        self.options = options or LoadOptions()
         self.config = None
         self._lock = threading.RLock()
         self._sync_lock = threading.Lock()  # one loader at a time (poll thread vs config reload)
+        self._closing = threading.Event()
         self.servables: dict[str, dict[int, Servable]] = {}
-        self.states: dict[str, dict[int, tuple[int, str]]] = {}  # name -> version -> (State, error text)
+        # name -> version -> (State, error code number, error message)
+        self.states: dict[str, dict[int, tuple[int, int, str]]] = {}
         self.labels: dict[str, dict[str, int]] = {}
 
     # ---------------------------------------------------------------- configuration
     def _available(self, name: str) -> set[int]:
-        return {v for v, (s, _) in self.states.get(name, {}).items() if s == State.AVAILABLE}
+        return {v for v, (s, _, _) in self.states.get(name, {}).items() if s == State.AVAILABLE}
 
     def _label_map(self, config) -> dict[str, dict[str, int]]:
         """server_core.cc UpdateModelVersionLabelMap: labels must point at AVAILABLE versions, unless
@@ -215,32 +232,82 @@ class ModelManager:
                 for version in list(self.servables[name]):
                     self._unload(name, version)
         for name, model in wanted.items():
-            aspired = aspired_versions(model, version_folders(model.base_path))
+            folders = version_folders(model.base_path)
+            aspired = aspired_versions(model, sorted(folders))
             for version in aspired:  # load first ...
-                if version not in self.servables.get(name, {}):
-                    self._load(name, version, Path(model.base_path) / str(version))
-            for version in list(self.servables.get(name, {})):  # ... then unload what is no longer wanted
-                if version not in aspired:
-                    self._unload(name, version)
+                state = self.states.get(name, {}).get(version)
+                failed = state is not None and state[0] == State.END and state[1] != 0
+                if version not in self.servables.get(name, {}) and not failed:  # a failed load is not retried
+                    self._load(name, version, Path(model.base_path) / folders[version])
+            # ... then unload what is no longer wanted, once an aspired version serves (availability preserving)
+            if not aspired or self._available(name) & set(aspired):
+                for version in list(self.servables.get(name, {})):
+                    if version not in aspired:
+                        self._unload(name, version)
 
-    def _set_state(self, name: str, version: int, state: int, error: str = "") -> None:
+    def _set_state(self, name: str, version: int, state: int, code: int = 0, error: str = "") -> None:
         with self._lock:
-            self.states.setdefault(name, {})[version] = (state, error)
+            self.states.setdefault(name, {})[version] = (state, code, error)
 
     def _load(self, name: str, version: int, path: Path) -> None:
+        """loader_harness.cc: 1 + max_num_load_retries attempts, load_retry_interval_micros apart; warm-up
+        (when enabled) runs before the version is AVAILABLE and its failure fails the load."""
+        opts = self.options
         self._set_state(name, version, State.START)
         self._set_state(name, version, State.LOADING)
         started = time.perf_counter()
-        try:
-            servable = Servable(name, version, path, self.batching)
-        except Exception as err:  # a half-written or broken folder: report it, retry at the next poll
-            log.warning("loading %s version %s failed: %s", name, version, err)
-            self._set_state(name, version, State.END, f"{type(err).__name__}: {err}")
-            return
+        servable_id = f"{{name: {name} version: {version}}}"
+        attempts = 1 + max(opts.max_num_load_retries, 0)
+        for attempt in range(attempts):
+            servable = None
+            try:
+                servable = Servable(name, version, path, self.batching, opts.tags, opts.prefer_tflite)
+                if opts.enable_model_warmup:
+                    from helpers.serving.local_server.warmup import run_warmup
+
+                    run_warmup(servable, opts.warmup_iterations, opts.metrics)
+                break
+            except Exception as err:  # noqa: BLE001 (any load error is reported in the model's status)
+                if servable is not None:
+                    servable.unload()
+                error = err if isinstance(err, st.ServingError) else st.from_exception(err)
+                log.error("Loading servable: %s failed: %s: %s", servable_id, error.code.name, error.message)
+                if attempt + 1 == attempts:
+                    if attempts > 1:
+                        log.error(
+                            "Retrying of Loading servable: %s exhausted max_num_load_retries: %d",
+                            servable_id,
+                            opts.max_num_load_retries,
+                        )
+                    self._set_state(name, version, State.END, error.code_number, error.message)
+                    return
+                log.info("Retrying of Loading servable: %s retry: %d", servable_id, attempt + 1)
+                if opts.load_retry_interval_micros > 0 and self._closing.wait(opts.load_retry_interval_micros / 1e6):
+                    self._set_state(name, version, State.END, error.code_number, error.message)
+                    return
         with self._lock:
             self.servables.setdefault(name, {})[version] = servable
         self._set_state(name, version, State.AVAILABLE)
-        log.info("loaded %s version %s in %.1f s", name, version, time.perf_counter() - started)
+        log.info("Successfully loaded servable version %s in %.1f s", servable_id, time.perf_counter() - started)
+
+    def unavailable(self) -> list[str]:
+        """load_servables_fast.cc: ``{name: m version: v} due to error: CODE: message`` for every model whose
+        latest aspired version did not become AVAILABLE (the server then refuses to start)."""
+        failed = []
+        for model in self.config.model_config_list.config:
+            states = self.states.get(model.name, {})
+            if not states:
+                failed.append(
+                    f"{{name: {model.name} version: ?}} due to error: NOT_FOUND: no version found "
+                    f"under base path {model.base_path}"
+                )
+                continue
+            latest = max(states)
+            state, code, error = states[latest]
+            if state != State.AVAILABLE:
+                code_name = st.code_from_number(code).name
+                failed.append(f"{{name: {model.name} version: {latest}}} due to error: {code_name}: {error}")
+        return failed
 
     def _unload(self, name: str, version: int) -> None:
         self._set_state(name, version, State.UNLOADING)
@@ -289,12 +356,11 @@ class ModelManager:
                     raise st.no_versions(name)
                 chosen = sorted(states, reverse=True)
             for v in chosen:
-                state, error = states[v]
+                state, code, error = states[v]
                 entry = response.model_version_status.add(version=v, state=state)
                 entry.status.SetInParent()  # error_code OK (0) is printed too, as the real server does
-                if error:
-                    entry.status.error_code = 2  # UNKNOWN
-                    entry.status.error_message = error
+                entry.status.error_code = code
+                entry.status.error_message = error
         return response
 
     def metadata(self, name: str, version: int | None = None, label: str | None = None, fields=None):
@@ -317,6 +383,7 @@ class ModelManager:
 
     def close(self) -> None:
         """Unload everything (stops batch threads)."""
+        self._closing.set()
         with self._sync_lock:
             for name in list(self.servables):
                 for version in list(self.servables[name]):

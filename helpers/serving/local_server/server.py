@@ -41,19 +41,50 @@ def _reload_config_file(manager, path: str, last: list[str]) -> None:
     log.info("reloaded %s", path)
 
 
+VERSION = "2.21.0"  # the TensorFlow Serving release whose behaviour this server follows
+
+
+def _fail_start(message: str) -> int:
+    """main.cc: ``Failed to start server. Error: <status>`` (the real binary writes it to stdout)."""
+    print(f"Failed to start server. Error: {message}", flush=True)
+    print(f"Failed to start server. Error: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the server until SIGTERM/SIGINT; return the process exit status (2 for bad flags)."""
+    """Run the server until SIGTERM/SIGINT; return the process exit status (2 for bad flags, 1 when the
+    server cannot start, 0 after a clean stop or ``--version``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         flags = fl.parse_flags(sys.argv[1:] if argv is None else argv)
+    except fl.FlagError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 2
+    if flags.version:
+        import tensorflow as tf
+
+        print(f"TensorFlow ModelServer: {VERSION}+helpers.serving\nTensorFlow Library: {tf.__version__}", flush=True)
+        return 0
+    for ignored in fl.ignored_flags(flags):
+        log.warning("accepted and ignored: %s", ignored)
+    try:
         if flags.model_config_file:
             config = fl.read_model_server_config(flags.model_config_file)
         else:
             config = fl.single_model_config(flags.model_name, flags.model_base_path)
         batching = fl.read_batching_parameters(flags.batching_parameters_file) if flags.enable_batching else None
+        metrics_path = None
+        if flags.monitoring_config_file:
+            from helpers.serving.local_server.monitoring import read_monitoring_config
+
+            metrics_path = read_monitoring_config(flags.monitoring_config_file)
+        channel_arguments = fl.grpc_channel_arguments(flags.grpc_channel_arguments)
         from helpers.serving.local_server.servables import check_config_paths
 
         check_config_paths(config)
+    except fl.ConfigParseError as err:
+        print(err.parser_line, file=sys.stderr, flush=True)  # protobuf's text_format.cc error line
+        return _fail_start(f"INVALID_ARGUMENT: {err}")
     except fl.FlagError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 2
@@ -64,19 +95,38 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(flags.tensorflow_intra_op_parallelism)
     if flags.tensorflow_inter_op_parallelism:
         tf.config.threading.set_inter_op_parallelism_threads(flags.tensorflow_inter_op_parallelism)
-    from helpers.serving.local_server.servables import ModelManager
+    from helpers.serving.local_server import inference
+    from helpers.serving.local_server.monitoring import Metrics
+    from helpers.serving.local_server.servables import LoadOptions, ModelManager
     from helpers.serving.local_server.status import ServingError
 
-    manager = ModelManager(batching, flags.allow_version_labels_for_unavailable_models)
+    inference.METHOD_CHECK["enabled"] = flags.enable_signature_method_name_check
+    metrics = Metrics() if metrics_path and flags.rest_api_port else None
+    options = LoadOptions(
+        tags=tuple(t for t in flags.saved_model_tags.split(",") if t),
+        prefer_tflite=flags.prefer_tflite_model,
+        max_num_load_retries=flags.max_num_load_retries,
+        load_retry_interval_micros=flags.load_retry_interval_micros,
+        enable_model_warmup=flags.enable_model_warmup,
+        warmup_iterations=max(flags.num_request_iterations_for_warmup, 1),
+        metrics=metrics,
+    )
+    manager = ModelManager(batching, flags.allow_version_labels_for_unavailable_models, options)
     try:
         manager.reload_config(config)
     except ServingError as err:
-        print(f"ERROR: {err.code.name}: {err.message}", file=sys.stderr)
         manager.close()
-        return 1
+        return _fail_start(f"{err.code.name}: {err.message}")
+    failed = manager.unavailable()
+    if failed:  # load_servables_fast.cc: the server does not start unless every model's latest version loaded
+        manager.close()
+        details = "".join("{" + f + "}, " for f in failed)
+        return _fail_start(f"UNKNOWN: {len(failed)} servable(s) did not become available: {{{details}}}")
     stop = threading.Event()
+    # The model-call pool is this server's own (the real binary has C++ thread pools); it is sized to keep
+    # enough calls in flight whatever --grpc_max_threads / --rest_api_num_threads say.
     pool = ThreadPoolExecutor(
-        max_workers=max(flags.grpc_max_threads, flags.rest_api_num_threads), thread_name_prefix="model"
+        max_workers=max(64, flags.grpc_max_threads, flags.rest_api_num_threads), thread_name_prefix="model"
     )
     try:
         pollers = []
@@ -93,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         for seconds, step, what in pollers:
             threading.Thread(target=_poll_loop, args=(stop, seconds, step, what), daemon=True).start()
-        asyncio.run(_serve_until_signal(manager, flags, pool))
+        asyncio.run(_serve_until_signal(manager, flags, pool, channel_arguments, metrics, metrics_path))
     except RuntimeError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
@@ -105,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _serve_until_signal(manager, flags, pool) -> None:
+async def _serve_until_signal(manager, flags, pool, channel_arguments, metrics, metrics_path) -> None:
     """gRPC (grpc.aio) and REST (tornado, when --rest_api_port is set) on one event loop, until SIGTERM/SIGINT."""
     from helpers.serving.local_server.grpc_service import start_grpc_server
 
@@ -113,16 +163,35 @@ async def _serve_until_signal(manager, flags, pool) -> None:
     done = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
-    grpc_server = await start_grpc_server(manager, flags.port, pool)
-    log.info("Running gRPC ModelServer at 127.0.0.1:%d ...", flags.port)
+    grpc_server = await start_grpc_server(
+        manager,
+        flags.port,
+        pool,
+        socket_path=flags.grpc_socket_path,
+        channel_arguments=channel_arguments,
+        metrics=metrics,
+        health=flags.enable_grpc_healthcheck_service,
+    )
+    if flags.port:
+        log.info("Running gRPC ModelServer at 127.0.0.1:%d ...", flags.port)
+    if flags.grpc_socket_path:
+        log.info("Running gRPC ModelServer at UNIX socket %s ...", flags.grpc_socket_path)
     http_server = None
     try:
-        if flags.rest_api_port:
+        if flags.rest_api_port and flags.rest_api_port == flags.port:
+            log.error(
+                "server_options.http_port cannot be same as grpc_port. Please use a different port for "
+                "HTTP/REST API. Skipped exporting HTTP/REST API."
+            )
+        elif flags.rest_api_port:
             import tornado.httpserver
 
             from helpers.serving.local_server.rest import make_app
 
-            http_server = tornado.httpserver.HTTPServer(make_app(manager, pool, flags.rest_api_timeout_in_ms))
+            app = make_app(
+                manager, pool, flags.rest_api_timeout_in_ms, flags.rest_api_enable_cors_support, metrics, metrics_path
+            )
+            http_server = tornado.httpserver.HTTPServer(app, max_body_size=2**62)
             try:
                 http_server.listen(flags.rest_api_port, address="127.0.0.1")
             except OSError as err:

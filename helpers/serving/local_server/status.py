@@ -128,3 +128,20 @@ def task_too_large(size: int, max_batch_size: int) -> ServingError:
 def deadline_exceeded() -> ServingError:
     """The request ran past its deadline (HTTP 504)."""
     return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+
+
+_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def code_from_number(number: int) -> grpc.StatusCode:
+    """The grpc.StatusCode of a TF error code number (UNKNOWN for numbers gRPC does not know)."""
+    return _BY_NUMBER.get(number, grpc.StatusCode.UNKNOWN)
+
+
+def from_exception(err: BaseException) -> ServingError:
+    """A ServingError for any exception: TensorFlow's OpError keeps its code and message; others are UNKNOWN."""
+    code = getattr(err, "error_code", None)
+    message = getattr(err, "message", None)
+    if isinstance(code, int) and isinstance(message, str):
+        return ServingError(code_from_number(code), message)
+    return ServingError(grpc.StatusCode.UNKNOWN, f"{type(err).__name__}: {err}")
