@@ -236,11 +236,9 @@ def run_benchmark(
         if own:
             for srv in servers.values():
                 srv.stop()
-    from helpers.serving.local_server.servables import (
-        version_folders,  # imports TensorFlow: only when measuring in process
-    )
+    from helpers.serving.local_server.versions import version_dir
 
-    path = Path(base_path) / str(version or version_folders(base_path)[-1])
+    path = version_dir(base_path, version)
     ceiling = in_process(path, x, max(levels))
     return {"rows": rows, "in_process": ceiling, "batching": batching.__dict__}
 
@@ -249,9 +247,9 @@ def rest_overhead(base_path, model_name: str, x: np.ndarray, workdir, server: st
     """p50 of one single-example REST predict minus p50 of the same call in process (milliseconds)."""
     import http.client
 
-    from helpers.serving.local_server.servables import version_folders
+    from helpers.serving.local_server.versions import version_dir
 
-    local = in_process(Path(base_path) / str(version_folders(base_path)[-1]), x[:1], 1, seconds=1.0)
+    local = in_process(version_dir(base_path), x[:1], 1, seconds=1.0)
     flags = {"model_name": model_name, "model_base_path": str(base_path), "file_system_poll_wait_seconds": 0}
     flags.update(tensorflow_intra_op_parallelism=1, tensorflow_inter_op_parallelism=1)  # see launch_servers
     with cl.serve(workdir, server=server, **flags) as srv:

@@ -89,3 +89,11 @@ def read_meta_graph(path: Path, tags) -> object:
         f"Could not find meta graph def matching supplied tags: {{ {wanted} }}. To inspect available tag-sets in"
         " the SavedModel, please use the SavedModel CLI: `saved_model_cli`",
     )
+
+
+def version_dir(base_path: str | Path, version: int | None = None) -> Path:
+    """The folder of ``version`` (default: the highest) under ``base_path``, named as on disk."""
+    folders = version_folders(base_path)
+    if not folders:
+        raise FileNotFoundError(f"no version folder under {base_path}")
+    return Path(base_path) / folders[max(folders) if version is None else version]
