@@ -1,7 +1,10 @@
 """Student copies of the notebooks: ``python -m helpers.student --out student`` (what ``make student`` calls).
 
 Every code cell tagged ``solution`` becomes a stub that keeps the cell's first line (``# Hint: ...``) and
-raises ``NotImplementedError`` with the exercise's title and hint; every other cell is kept as it is;
+raises ``NotImplementedError`` with the exercise's title and hint (where the cell has nbgrader's
+``### BEGIN SOLUTION`` / ``### END SOLUTION`` markers, only the lines between them are replaced, as nbgrader's
+``generate_assignment`` does; ``make assignment`` writes nbgrader's own release versions); every other cell is
+kept as it is;
 outputs and execution counts are stripped. :func:`exercise_only` cuts a notebook down to its set-up
 cells and its Exercises section, which is what the student-copy test executes (the notebook shape
 promises that exercises use nothing else). Imports no TensorFlow.
@@ -93,10 +96,20 @@ def exercises(nb: NotebookNode, name: str = "") -> list[Exercise]:
 
 
 def stub_source(cell: NotebookNode, title: str, where: str = "") -> str:
-    """The student's version of a solution cell: the hint line, then ``raise NotImplementedError(...)``."""
+    """The student's version of a solution cell: what nbgrader's ``generate_assignment`` makes of it (the
+    answer between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` replaced, the lines around the markers
+    kept), with ``raise NotImplementedError('<title>: <hint>')`` as the stub; a cell without markers becomes
+    its hint line and that ``raise``."""
+    from helpers.grading.cells import split_solution
+
     hint = hint_of(cell, where)
-    first = cell.source.lstrip("\n").split("\n", 1)[0].rstrip()
-    return f"{first}\nraise NotImplementedError({f'{title}: {hint}'!r})\n"
+    stub = f"raise NotImplementedError({f'{title}: {hint}'!r})"
+    try:
+        before, _, after = split_solution(cell.source)
+    except ValueError:
+        first = cell.source.lstrip("\n").split("\n", 1)[0].rstrip()
+        return f"{first}\n{stub}\n"
+    return "\n".join(part for part in (before.rstrip("\n"), stub, after.strip("\n")) if part) + "\n"
 
 
 def blank_source(cell: NotebookNode) -> str:
@@ -185,6 +198,7 @@ class ExerciseRun:
     exercises: list[Exercise]
     first_stub: tuple[str, str] | None = None  # the student copy's first solution cell
     blank_checks: dict[int, tuple[str, str] | None] = field(default_factory=dict)  # by solution index
+    wrong_checks: dict[tuple[int, int], tuple[str, str] | None] = field(default_factory=dict)  # (k, j): check
     cells: dict[int, tuple[str, str] | None] = field(default_factory=dict)  # the original cells, by index
 
 
@@ -195,14 +209,19 @@ def _error(cell: NotebookNode) -> tuple[str, str] | None:
     return None
 
 
-def run_exercises(path: Path, timeout: int = 600, cwd: Path | None = None) -> ExerciseRun:
+def run_exercises(path: Path, timeout: int = 600, cwd: Path | None = None,
+                  wrong: dict[int, list[str]] | None = None) -> ExerciseRun:
     """Execute the exercise-only cut of a notebook in one python3 kernel (cwd: the notebook's folder).
 
     In order: the set-up cells; the student stub of the first exercise; then for each exercise its
-    blank answer (:func:`blank_source`) followed by its check, then the real solution and every other
-    cell as written. Errors are recorded, not raised, so a test can say which part failed.
+    blank answer (:func:`blank_source`) followed by its check, then each of its ``wrong`` answers (by
+    exercise number k, from 1: the code put between the solution markers) followed by its check (recorded
+    in ``wrong_checks[(k, j)]``), then the real solution and every other cell as written. Errors are
+    recorded, not raised, so a test can say which part failed.
     """
     from nbclient import NotebookClient
+
+    from helpers.grading.cells import replace_answer
 
     path = Path(path)
     short = exercise_only(nbformat.read(path, as_version=4), path.name)
@@ -228,6 +247,10 @@ def run_exercises(path: Path, timeout: int = 600, cwd: Path | None = None) -> Ex
                 if exercise.check is not None:
                     run(blank_source(cell), i)
                     result.blank_checks[i] = run(short.cells[exercise.check].source, exercise.check)
+                    k = found.index(exercise) + 1
+                    for j, answer in enumerate((wrong or {}).get(k, [])):
+                        run(replace_answer(cell.source, answer), i)
+                        result.wrong_checks[(k, j)] = run(short.cells[exercise.check].source, exercise.check)
             client.execute_cell(cell, i)
             result.cells[i] = _error(cell)
     return result

@@ -8,6 +8,7 @@ This module holds the generic checks; each notebook's exercises have a module of
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -71,3 +72,31 @@ def check_subclass(answer: Any, base: type, hint: str) -> None:
     if _missing(answer):
         raise ExerciseError(f"No class yet. Hint: {hint}")
     check(isinstance(answer, type) and issubclass(answer, base), f"{hint} (needs a subclass of {base.__name__})")
+
+
+_FAILURES: dict[str, int] = {}
+
+
+def fuller_hint(hint: str) -> Callable[[Callable], Callable]:
+    """Decorate an exercise check: its first failure in a kernel raises the check's own message (hint 1);
+    every later failure of the same check adds ``Fuller hint: <hint>`` (hint 2). A pass resets nothing.
+
+    ``@fuller_hint("the schedule is ...")`` above ``def check_...``; failures are counted per check in this
+    process (the learner's kernel), so a fresh kernel, and a grader, see hint 1 first.
+    """
+    def decorate(check_fn: Callable) -> Callable:
+        key = f"{check_fn.__module__}.{check_fn.__qualname__}"
+
+        @functools.wraps(check_fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return check_fn(*args, **kwargs)
+            except ExerciseError as err:
+                _FAILURES[key] = _FAILURES.get(key, 0) + 1
+                if _FAILURES[key] > 1:
+                    raise ExerciseError(f"{err}\nFuller hint: {hint}") from None
+                raise
+
+        return checked
+
+    return decorate

@@ -1,0 +1,14 @@
+"""Grading with nbgrader: the exercise cells' nbgrader format, release versions, and autograding a class.
+
+* :mod:`helpers.grading.cells`: the format (solution cells with ``### BEGIN SOLUTION`` / ``### END SOLUTION``
+  and nbgrader metadata, check cells as locked autograded test cells with points), applied and validated.
+* :mod:`helpers.grading.course`: a temporary nbgrader course folder; ``generate_assignment`` into ``release/``
+  (``python -m helpers.grading assign``, what ``make assignment`` calls).
+* :mod:`helpers.grading.autograde`: the child process that autogrades ONE submission with nbgrader's own
+  ``autograde`` in its own temporary course folder (started through :mod:`helpers.procs`).
+* :mod:`helpers.grading.grade`: ``python -m helpers.grading grade DIR`` (``make grade SUBMISSIONS=DIR``):
+  every ``DIR/<student>/<NN_topic>.ipynb``, one child each with a per-notebook timeout, into
+  ``DIR/grades.csv`` and ``DIR/grades.html`` (:mod:`helpers.grading.report`).
+
+Imports no TensorFlow; nbgrader is imported only where it is used.
+"""

@@ -1,0 +1,113 @@
+"""Autograde ONE submission with nbgrader's own ``autograde``: ``python -m helpers.grading.autograde
+--course TEMPLATE --student S --submission FILE --out RESULT.json [--cell-timeout N] [--full]``.
+
+The grader (:mod:`helpers.grading.grade`) starts one of these per submission through :mod:`helpers.procs`,
+with a per-notebook deadline. It copies the template course (sources and gradebook made by
+``generate_assignment``) into a temporary folder of its own, puts the submission (cut to its set-up cells and
+its Exercises section unless ``--full``) under ``submitted/<student>/<stem>/``, runs ``autograde`` there (each
+cell has ``--cell-timeout`` seconds; nbgrader interrupts a cell that hangs and goes on), and writes
+``{"grades": {grade_id: {"points", "max_points", "message"}}}``: the points from nbgrader's gradebook, the
+message from the check cell's error output (``""`` when it passed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from helpers.grading import cells
+from helpers.grading.course import COURSE_ID, nbgrader_api
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DELETED = "the check cell was deleted from the submission"
+
+
+def cut(nb: nbformat.NotebookNode, name: str, full: bool) -> nbformat.NotebookNode:
+    """The part of a submission that is graded: the exercises-only cut, or all of it when ``full`` or when the
+    cut cannot be made (its set-up cell or Exercises heading was removed)."""
+    from helpers import student
+
+    if full:
+        return nb
+    try:
+        return student.exercise_only(nb, name)
+    except student.StudentCopyError:
+        return nb
+
+
+def message_of(cell: nbformat.NotebookNode) -> str:
+    """``"ExerciseError: Not yet. Hint: ..."`` from a cell's error output, ``""`` when it has none."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return ANSI.sub("", f"{output.get('ename', '')}: {output.get('evalue', '')}").strip()
+    return ""
+
+
+def autograde(course: Path, student_id: str, submission: Path, cell_timeout: int, full: bool = False) -> dict:
+    """Grade ``submission`` (its file name names the notebook) in a temporary copy of ``course``."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    name = submission.name
+    stem = submission.stem
+    with tempfile.TemporaryDirectory(prefix=f"grade-{student_id}-{stem}-") as tmp:
+        root = Path(tmp) / "course"
+        shutil.copytree(course, root)
+        target = root / "submitted" / student_id / stem / name
+        target.parent.mkdir(parents=True)
+        nb = nbformat.read(submission, as_version=4)
+        nbformat.write(cut(nb, name, full), target)
+        result = nbgrader_api(root, cell_timeout).autograde(stem, student_id, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader autograde failed:\n{result.get('log', '')}\n{result.get('error', '')}")
+        graded = nbformat.read(root / "autograded" / student_id / stem / name, as_version=4)
+        messages = {}
+        for c in graded.cells:
+            grade_id = cells.nbgrader_of(c).get("grade_id", "")
+            if cells.is_check(c):
+                answer = messages.pop(grade_id.replace("_check", "_solution"), "")
+                message = message_of(c)
+                messages[grade_id] = f"the answer cell raised {answer}; then {message}" if answer and message \
+                    else message
+            elif grade_id.endswith("_solution") and message_of(c):
+                messages[grade_id] = message_of(c)
+        grades = {}
+        with Gradebook(f"sqlite:///{root / 'gradebook.db'}", COURSE_ID) as gb:
+            try:
+                notebook = gb.find_submission_notebook(stem, stem, student_id)
+            except MissingEntry as err:
+                raise RuntimeError(f"nbgrader recorded no grades for {student_id}/{name}") from err
+            for grade in notebook.grades:
+                message = messages.get(grade.name, DELETED)
+                if grade.auto_score is None and not message:
+                    message = DELETED
+                grades[grade.name] = {"points": float(grade.score or 0.0), "max_points": float(grade.max_score),
+                                      "message": message}
+    return {"grades": grades}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.grading.autograde", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--course", type=Path, required=True)
+    parser.add_argument("--student", required=True)
+    parser.add_argument("--submission", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--cell-timeout", type=int, default=120)
+    parser.add_argument("--full", action="store_true", help="grade the whole notebook, not the exercises-only cut")
+    args = parser.parse_args(argv)
+    from helpers import procs
+
+    procs.die_with_parent()
+    result = autograde(args.course, args.student, args.submission, args.cell_timeout, args.full)
+    args.out.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
