@@ -8,7 +8,7 @@ RUN_ARGS ?=
 SEEDS ?= 0-9
 ONLY ?= 04,05,07
 
-.PHONY: help run seeds test lint unit notebooks lab student clean
+.PHONY: help run seeds test lint unit notebooks lab student assignment grade clean
 
 help:
 	@echo "make run      execute every notebook with the $(PRESET) preset into runs/<timestamp>/"
@@ -16,6 +16,8 @@ help:
 	@echo "make test     lint + unit tests + every notebook (ci preset) + student copies + browser check"
 	@echo "make lab      JupyterLab on 127.0.0.1 with the notebooks folder open"
 	@echo "make student  student copies (solutions removed) into student/"
+	@echo "make assignment  release versions with nbgrader's generate_assignment into release/<NN_topic>/"
+	@echo "make grade SUBMISSIONS=DIR  nbgrader autograde of DIR/<student>/<NN_topic>.ipynb into DIR/grades.csv, .html"
 	@echo "make lint     ruff on helpers, tests and notebooks; notebooks must have no outputs"
 
 # uv installs the same pins as pip in about 1 min instead of about 3; pip takes over if uv fails.
@@ -53,5 +55,14 @@ lab: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m helpers.student --out student
 
+assignment: $(STAMP)
+	$(BIN)/python -m helpers.grading assign --out release
+
+# Exercises-only runs, one submission at a time (GRADE_ARGS="--jobs 2 --timeout 600 --cell-timeout 120 --full").
+GRADE_ARGS ?=
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR (DIR/<student>/<NN_topic>.ipynb)"; exit 2; }
+	$(BIN)/python -m helpers.grading grade $(SUBMISSIONS) $(GRADE_ARGS)
+
 clean:
-	rm -rf runs student .pytest_cache .ruff_cache
+	rm -rf runs student release .pytest_cache .ruff_cache
