@@ -4,7 +4,6 @@ and that the real solutions pass their checks."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import nbformat
@@ -13,6 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from helpers import student
 from helpers.student import StudentCopyError
+from tests.support import exercise_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -154,10 +154,9 @@ def test_run_exercises_on_a_tiny_notebook(tmp_path):
 
 # ---- the workbook's notebooks ------------------------------------------------------------------------
 
-@functools.cache
 def _run(path: Path) -> student.ExerciseRun:
-    """One kernel per notebook, shared by the three tests below."""
-    return student.run_exercises(path, timeout=TIMEOUT)
+    """One kernel per notebook, shared by the three tests below and tests/test_grade.py's check tests."""
+    return exercise_runs.run(path)
 
 
 notebooks = pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
