@@ -265,6 +265,7 @@ def run_all(planned: dict[Path, dict], out_dir: Path, timeout: int, prefix: str 
 
 def sweep(planned: dict[Path, dict], seeds: list[int], out_dir: Path, args: argparse.Namespace) -> int:
     """Every planned notebook once per seed (into ``seed-N/``), then the min/median/max table."""
+    shas = {nb.stem: seed_sweep.source_sha(code_cells(nb)) for nb in planned}  # the code as the sweep starts
     runs = {}
     for seed in seeds:
         seeded = {nb: {**params, "seed": seed} for nb, params in planned.items()}
@@ -275,7 +276,7 @@ def sweep(planned: dict[Path, dict], seeds: list[int], out_dir: Path, args: argp
         runs[seed] = [asdict(r) for r in results]
         (out_dir / "runs.json").write_text(json.dumps(runs, indent=1))  # kept as it goes: a sweep is long
     table = seed_sweep.describe(seed_sweep.aggregate(runs), args.preset,
-                                {nb.stem: params for nb, params in planned.items()})
+                                {nb.stem: params for nb, params in planned.items()}, shas)
     print(seed_sweep.markdown(table))
     print(f"table: {seed_sweep.write(table, out_dir / 'seeds.json')}")
     if args.table:

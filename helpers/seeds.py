@@ -10,9 +10,11 @@ No TensorFlow here: the unit tests build tables from plain dicts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+import re
 import statistics
 from datetime import date
 from pathlib import Path
@@ -70,15 +72,16 @@ def aggregate(runs: dict[int, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             for name, value in figures.items():
                 if _numeric(value):
                     entry["values"].setdefault(name, {})[str(seed)] = float(value)
-    out = {}
-    for notebook, entry in table.items():
-        figures = {}
-        for name, by_seed in entry["values"].items():
-            values = list(by_seed.values())
-            figures[name] = {"min": min(values), "median": statistics.median(values), "max": max(values),
-                             "n": len(values), "by_seed": by_seed}
-        out[notebook] = {"seeds": entry["seeds"], "failed": entry["failed"], "figures": figures}
-    return out
+    return {nb: {"seeds": e["seeds"], "failed": e["failed"],
+                 "figures": {name: _stats(by_seed) for name, by_seed in e["values"].items()}}
+            for nb, e in table.items()}
+
+
+def _stats(by_seed: dict[str, float]) -> dict[str, Any]:
+    values = list(by_seed.values())
+    by_seed = dict(sorted(by_seed.items(), key=lambda kv: int(kv[0])))
+    return {"min": min(values), "median": statistics.median(values), "max": max(values), "n": len(values),
+            "by_seed": by_seed}
 
 
 def machine() -> str:
@@ -87,16 +90,51 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
-def describe(notebooks: dict[str, dict[str, Any]], preset: str, parameters: dict[str, dict[str, Any]]) -> dict:
-    """Stamp each notebook's aggregate with the date, machine, preset and parameters (seed excepted)."""
+_LIMIT_LINE = re.compile(r"^\s*(assert\b|[A-Z][A-Z0-9_]* *=)")
+
+
+def source_sha(code_cells: list[str]) -> str:
+    """A short hash of a notebook's code cells: which set-up the figures came from. Lines that only assert
+    or set an UPPER_CASE constant (the floors) are left out, so moving a floor after a sweep keeps its seeds."""
+    kept = [line for cell in code_cells for line in cell.splitlines() if not _LIMIT_LINE.match(line)]
+    return hashlib.sha256("\n".join(kept).encode()).hexdigest()[:12]
+
+
+def describe(notebooks: dict[str, dict[str, Any]], preset: str, parameters: dict[str, dict[str, Any]],
+             shas: dict[str, str] | None = None) -> dict:
+    """Stamp each notebook's aggregate with the date, machine, preset, parameters (seed excepted) and the
+    hash of the code it ran (``shas``, from :func:`source_sha`)."""
     stamp = {"date": date.today().isoformat(), "machine": machine(), "preset": preset}
-    return {nb: dict(stamp, parameters={k: v for k, v in parameters.get(nb, {}).items() if k != "seed"}, **agg)
+    return {nb: dict(stamp, parameters={k: v for k, v in parameters.get(nb, {}).items() if k != "seed"},
+                     source_sha=(shas or {}).get(nb, ""), **agg)
             for nb, agg in notebooks.items()}
 
 
 def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The committed table with ``new``'s notebooks replaced whole (a sweep of 04 leaves 05's rows alone)."""
-    return dict(sorted({**old, **new}.items()))
+    """The committed table updated with ``new``, one notebook at a time.
+
+    A notebook swept again with the same preset, parameters and code (``source_sha``) keeps its other seeds:
+    the per-seed values are united (the new run wins on a seed run twice) and min/median/max recomputed, so
+    ``make seeds SEEDS=5-9`` completes a sweep of 0-4. Anything else changed replaces the notebook's entry:
+    figures from another set-up say nothing about this one.
+    """
+    out = dict(old)
+    for nb, entry in new.items():
+        before = old.get(nb)
+        same = before is not None and entry.get("source_sha") and all(
+            before.get(k) == entry.get(k) for k in ("preset", "parameters", "source_sha"))
+        if not same:
+            out[nb] = entry
+            continue
+        seeds = sorted(set(before["seeds"]) | set(entry["seeds"]))
+        failed = {s: why for s, why in before["failed"].items() if int(s) not in entry["seeds"]}
+        failed.update(entry["failed"])
+        names = set(before["figures"]) | set(entry["figures"])
+        values = {n: {**before["figures"].get(n, {}).get("by_seed", {}),
+                      **entry["figures"].get(n, {}).get("by_seed", {})} for n in names}
+        out[nb] = dict(entry, seeds=seeds, failed=dict(sorted(failed.items(), key=lambda kv: int(kv[0]))),
+                       figures={n: _stats(v) for n, v in sorted(values.items())})
+    return dict(sorted(out.items()))
 
 
 def _fmt(value: float) -> str:
