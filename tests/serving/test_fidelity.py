@@ -441,6 +441,23 @@ def test_a_version_that_fails_later_is_end_with_its_error_and_others_keep_servin
     assert requests.get(_url(server, "tf1")).json()["model_version_status"][0]["state"] == "AVAILABLE"
 
 
+def test_reload_with_a_model_that_cannot_load_reports_it(server, models):
+    from tensorflow_serving.apis import model_management_pb2
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    for name in ("tf1", "tf2", "broken"):
+        config.model_config_list.config.add(name=name, base_path=str(models[name]), model_platform="tensorflow")
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        request = model_management_pb2.ReloadConfigRequest(config=config)
+        reply = model_service_pb2_grpc.ModelServiceStub(channel).HandleReloadConfigRequest(request, timeout=60)
+    assert reply.status.error_code == grpc.StatusCode.UNKNOWN.value[0]
+    assert reply.status.error_message.startswith(
+        "1 model(s) did not become available: {{{name: broken version: 1} due to error: DATA_LOSS: "
+    )
+    assert requests.get(_url(server, "tf1")).json()["model_version_status"][0]["state"] == "AVAILABLE"
+
+
 def test_broken_warmup_fails_the_load(tmp_path):
     from helpers.serving.local_server.servables import LoadOptions, ModelManager
 
@@ -507,3 +524,47 @@ def test_prometheus_page_counts_requests(server):
     assert 'le="10"' in regress[0] and 'le="18"' in regress[1] and 'le="+Inf"' in regress[-1]
     bad = requests.get(f"http://{server.rest}/monitoring/prometheus/metrics?x=1")
     assert bad.status_code == 400 and bad.text.startswith("Unexpected path: /monitoring/prometheus/metrics?x=1")
+
+
+# ------------------------------------------------------------------------------------------ TensorFlow Lite
+def test_prefer_tflite_model_runs_model_tflite(tmp_path):
+    from helpers.serving.local_server.servables import Servable
+
+    class Half(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32, name="x")])
+        def predict(self, x):
+            return {"y": 0.5 * x + 2.0}
+
+    module = Half()
+    version = tmp_path / "m" / "1"
+    tf.saved_model.save(module, str(version), signatures={"serving_default": module.predict})
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(version))
+    (version / "model.tflite").write_bytes(converter.convert())
+    servable = Servable("m", 1, version, prefer_tflite=True)
+    assert servable.tflite and list(servable.signature_defs) == ["serving_default"]
+    _, outputs = servable.predict("", {"x": np.array([[2.0], [4.0]], np.float32)})
+    assert outputs["y"].tolist() == [[3.0], [4.0]]
+    assert not Servable("m", 1, version).tflite  # without the flag: the SavedModel
+
+
+def test_signature_method_name_check(models):
+    from tensorflow_serving.apis import input_pb2
+
+    from helpers.serving.local_server import inference
+    from helpers.serving.local_server.servables import Servable
+    from helpers.serving.local_server.status import ServingError
+
+    servable = Servable("tf2", 1, models["tf2"] / "0001")
+    examples = input_pb2.Input()
+    examples.example_list.examples.extend(_examples(1.0))
+    assert inference.classify_sync(servable, "classify", examples)[1].classifications[0].classes[0].score == 2.5
+    inference.METHOD_CHECK["enabled"] = True  # --enable_signature_method_name_check
+    try:
+        with pytest.raises(ServingError) as err:
+            inference.classify_sync(servable, "classify", examples)
+        assert err.value.message == (
+            "Expected classification signature method_name to be tensorflow/serving/classify. "
+            "Was: tensorflow/serving/predict"
+        )
+    finally:
+        inference.METHOD_CHECK["enabled"] = False

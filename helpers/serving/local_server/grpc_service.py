@@ -78,6 +78,21 @@ def fill_tensor_proto(proto, value: np.ndarray) -> None:
         proto.CopyFrom(tf.make_tensor_proto(value))
 
 
+def _check_output_filter(output_filter, outputs_expected) -> set[str]:
+    """predict_util.cc: every alias once, each one an output of the signature."""
+    seen = set()
+    for alias in output_filter:
+        if alias not in outputs_expected:
+            raise st.invalid(
+                f"output tensor alias not found in signature: {alias} Outputs expected "
+                f"to be in the set {{{','.join(sorted(outputs_expected))}}}."
+            )
+        if alias in seen:
+            raise st.invalid(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return seen
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """``Predict``, ``Classify``, ``Regress``, ``MultiInference`` and ``GetModelMetadata`` on grpc.aio.
 
@@ -93,46 +108,33 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.metrics.request(name, code, api, "GRPC", (time.perf_counter() - started) * 1e6)
 
     async def Predict(self, request, context):  # noqa: N802 (gRPC method name)
-        started = time.perf_counter()
+        started = time.perf_counter() if self.metrics is not None else 0.0
         try:
-            response = await self._predict(request, context)
+            name, version, label = _spec(request.model_spec)
+            servable = self.manager.resolve(name, version, label)
+            key = servable.check_signature(request.model_spec.signature_name)
+            inputs = {}
+            for alias, proto in request.inputs.items():
+                try:
+                    inputs[alias] = to_ndarray(proto)
+                except Exception:  # predict_util.cc: a TensorProto that does not parse
+                    raise st.invalid(f"tensor parsing error: {alias}") from None
+            wanted = None
+            if request.output_filter:
+                wanted = _check_output_filter(request.output_filter, servable.signature_defs[key].outputs)
+            key, checked = servable.prepare(key, inputs)
+            outputs = await _run(servable, key, checked, self.pool, context.time_remaining())
         except st.ServingError as err:
             if self.metrics is not None:
                 self._record(request.model_spec.name, "Predict", started, err.code.name)
             await context.abort(err.code, err.message)
-        if self.metrics is not None:
-            self._record(request.model_spec.name, "Predict", started, "OK")
-        return response
-
-    async def _predict(self, request, context):
-        name, version, label = _spec(request.model_spec)
-        servable = self.manager.resolve(name, version, label)
-        key = servable.check_signature(request.model_spec.signature_name)
-        inputs = {}
-        for alias, proto in request.inputs.items():
-            try:
-                inputs[alias] = to_ndarray(proto)
-            except Exception:  # predict_util.cc: a TensorProto that does not parse
-                raise st.invalid(f"tensor parsing error: {alias}") from None
-        outputs_expected = servable.signature_defs[key].outputs  # a protobuf map: no copy per request
-        seen = set()
-        for alias in request.output_filter:
-            if alias not in outputs_expected:
-                raise st.invalid(
-                    f"output tensor alias not found in signature: {alias} Outputs expected "
-                    f"to be in the set {{{','.join(sorted(outputs_expected))}}}."
-                )
-            if alias in seen:
-                raise st.invalid(f"duplicate output tensor alias: {alias}")
-            seen.add(alias)
-        key, checked = servable.prepare(key, inputs)
-        outputs = await _run(servable, key, checked, self.pool, context.time_remaining())
         response = predict_pb2.PredictResponse()
         inference.fill_spec(response.model_spec, name, servable, key)
-        wanted = seen or set(outputs)
         for alias, value in outputs.items():
-            if alias in wanted:
+            if wanted is None or alias in wanted:
                 fill_tensor_proto(response.outputs[alias], value)
+        if self.metrics is not None:
+            self._record(request.model_spec.name, "Predict", started, "OK")
         return response
 
     async def _examples(self, request, context, method: str, api: str):
@@ -205,8 +207,16 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     async def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         response = model_management_pb2.ReloadConfigResponse()
         loop = asyncio.get_running_loop()
+        before = {m.name for m in self.manager.config.model_config_list.config} if self.manager.config else set()
         try:  # loading models takes a while: off the event loop
             await loop.run_in_executor(self.pool, self.manager.reload_config, request.config)
+            added = {m.name for m in request.config.model_config_list.config} - before
+            failed = self.manager.unavailable(added)
+            if failed:  # server_core.cc: new models that did not load fail the reload (the config is kept)
+                details = "".join("{" + f + "}, " for f in failed)
+                raise st.ServingError(
+                    st.grpc.StatusCode.UNKNOWN, f"{len(failed)} model(s) did not become available: {{{details}}}"
+                )
             response.status.error_code = 0
         except st.ServingError as err:  # model_service_impl.cc reports the failure in the response status
             response.status.error_code = err.code_number

@@ -13,8 +13,9 @@ util/prometheus_exporter.cc does (``/tensorflow/serving/request_count`` -> ``:te
   buckets ``Exponential(10, 1.8, 33)``;
 * ``:tensorflow:serving:model_warmup_latency{model_path, status}``: histogram of warm-up replays.
 
-Differences from the real page: prometheus-client writes ``# HELP`` lines and floats as ``3.0``; the real
-page has no HELP lines and none of TensorFlow core's own metrics are exported here.
+Differences from the real page: values are written as prometheus-client writes them (``3.0``), and none of
+TensorFlow core's own metrics are exported; prometheus-client's ``# HELP`` lines are dropped (the real page
+has none) and counters keep their name (prometheus-client would add ``_total``).
 """
 
 from __future__ import annotations

@@ -23,9 +23,14 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from helpers.serving.local_server import status as st
 from helpers.serving.local_server.batching import Batcher
-from helpers.serving.local_server.flags import BatchingParameters, FlagError
+from helpers.serving.local_server.flags import BatchingParameters
 from helpers.serving.local_server.json_tensor import tf_type_name
-from helpers.serving.local_server.versions import aspired_versions, read_meta_graph, version_folders
+from helpers.serving.local_server.versions import (  # noqa: F401 (check_config_paths: used from here)
+    aspired_versions,
+    check_config_paths,
+    read_meta_graph,
+    version_folders,
+)
 
 log = logging.getLogger("helpers.serving")
 State = get_model_status_pb2.ModelVersionStatus.State
@@ -290,11 +295,13 @@ class ModelManager:
         self._set_state(name, version, State.AVAILABLE)
         log.info("Successfully loaded servable version %s in %.1f s", servable_id, time.perf_counter() - started)
 
-    def unavailable(self) -> list[str]:
+    def unavailable(self, names=None) -> list[str]:
         """load_servables_fast.cc: ``{name: m version: v} due to error: CODE: message`` for every model whose
         latest aspired version did not become AVAILABLE (the server then refuses to start)."""
         failed = []
         for model in self.config.model_config_list.config:
+            if names is not None and model.name not in names:
+                continue
             states = self.states.get(model.name, {})
             if not states:
                 failed.append(
@@ -388,12 +395,3 @@ class ModelManager:
             for name in list(self.servables):
                 for version in list(self.servables[name]):
                     self._unload(name, version)
-
-
-def check_config_paths(config) -> None:
-    """Fail at start-up, as the real server does, when a model's base_path is missing."""
-    for model in config.model_config_list.config:
-        if not model.name or not model.base_path:
-            raise FlagError(f"model config entries need a name and a base_path, got {model}")
-        if not Path(model.base_path).is_dir():
-            raise FlagError(f"Could not find base path {model.base_path} for servable {model.name}")

@@ -97,3 +97,18 @@ def version_dir(base_path: str | Path, version: int | None = None) -> Path:
     if not folders:
         raise FileNotFoundError(f"no version folder under {base_path}")
     return Path(base_path) / folders[max(folders) if version is None else version]
+
+
+def _flag_error(message: str):
+    from helpers.serving.local_server.flags import FlagError
+
+    return FlagError(message)
+
+
+def check_config_paths(config) -> None:
+    """Fail at start-up, as the real server does, when a model's base_path is missing."""
+    for model in config.model_config_list.config:
+        if not model.name or not model.base_path:
+            raise _flag_error(f"model config entries need a name and a base_path, got {model}")
+        if not Path(model.base_path).is_dir():
+            raise _flag_error(f"Could not find base path {model.base_path} for servable {model.name}")

@@ -81,5 +81,7 @@ def run_warmup(servable, iterations: int = 1, metrics=None) -> None:
     log.info(
         "Finished reading warmup data for model at %s. Number of warmup records read: %d. "
         "Elapsed time (microseconds): %d.",
-        path, count, micros,
+        path,
+        count,
+        micros,
     )
