@@ -134,6 +134,8 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
                       **entry["figures"].get(n, {}).get("by_seed", {})} for n in names}
         out[nb] = dict(entry, seeds=seeds, failed=dict(sorted(failed.items(), key=lambda kv: int(kv[0]))),
                        figures={n: _stats(v) for n, v in sorted(values.items())})
+        if before.get("notes") or entry.get("notes"):
+            out[nb]["notes"] = before.get("notes", []) + entry.get("notes", [])
     return dict(sorted(out.items()))
 
 
@@ -169,6 +171,8 @@ def markdown(table: dict[str, Any], title: str = "Recorded figures over seeds") 
             lines += ["Failed:", ""] + [f"- seed {s}: {why}" for s, why in failed.items()] + [""]
         else:
             lines += [f"All {len(seeds)} runs passed.", ""]
+        if entry.get("notes"):  # written by hand into the JSON: what a reader of the numbers must know
+            lines += ["Notes:", ""] + [f"- {note}" for note in entry["notes"]] + [""]
         lines += ["| figure | min | median | max | n |", "|---|---:|---:|---:|---:|"]
         for name, f in sorted(entry.get("figures", {}).items()):
             lines.append(f"| {name} | {_fmt(f['min'])} | {_fmt(f['median'])} | {_fmt(f['max'])} | {f['n']} |")
