@@ -199,12 +199,14 @@ def test_grading_a_class(tmp_path):
                      ("deleted", ex1): 0, ("deleted", ex2): 1, ("unreadable", ex1): 0, ("unreadable", ex2): 0})
 
     said: list[str] = []
-    rows = grade.grade(subs, timeout=240, cell_timeout=20, jobs=2, say=said.append)
+    # 60 s a cell: the hanging cell costs that much; shorter limits cut real checks when the 2 cores are busy
+    rows = grade.grade(subs, timeout=300, cell_timeout=60, jobs=2, say=said.append)
     got = {(r.student, r.exercise): r for r in rows}
-    assert {k: got[k].points for k in expected if k in got} == expected
+    wrong = {k: (got[k].points, got[k].message) for k in expected if k in got and got[k].points != expected[k]}
+    assert not wrong, f"points differ from the expected ones: {wrong}"
     assert set(got) == set(expected)
     assert all(r.max_points == 1 for r in rows)
-    assert "CellTimeoutError" in got[("hangs", ex1)].message or "Timeout" in got[("hangs", ex1)].message
+    assert got[("hangs", ex1)].message.startswith("the answer cell raised timed out: the cell ran past its time")
     assert "RuntimeError: my bug" in got[("raises", ex2)].message
     assert got[("deleted", ex1)].message == "the check cell was deleted from the submission"
     assert "could not be graded" in got[("unreadable", ex1)].message
@@ -213,4 +215,4 @@ def test_grading_a_class(tmp_path):
     assert re.search(wrong_05, got[("wrong", "05_ex2")].message), got[("wrong", "05_ex2")].message
     assert report.read_csv(subs / "grades.csv") == rows
     page = (subs / "grades.html").read_text()
-    assert page.count("<tr><th>") == 7 and "my bug" in page
+    assert page.count("<tr><th>") == 1 + 7 and "my bug" in page  # the header row and 7 students

@@ -46,6 +46,8 @@ def message_of(cell: nbformat.NotebookNode) -> str:
     """``"ExerciseError: Not yet. Hint: ..."`` from a cell's error output, ``""`` when it has none."""
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
+            if output.get("ename") == "KeyboardInterrupt":  # nbgrader interrupts a cell that outlives its limit
+                return "timed out: the cell ran past its time limit and was interrupted"
             return ANSI.sub("", f"{output.get('ename', '')}: {output.get('evalue', '')}").strip()
     return ""
 

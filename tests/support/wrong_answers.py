@@ -49,7 +49,10 @@ class ScaleFrom(keras.layers.Layer):
 
     def call(self, inputs):
         return inputs * self.scale
-''', r"get_config\(\) lacks \['initial'\]", why="no get_config")],
+
+    def get_config(self):
+        return super().get_config()
+''', r"get_config\(\) lacks \['initial'\]", why="get_config leaves out the new argument")],
     "02_ex1": [Wrong('''
 third_worker_config = {
     "cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222", "10.0.0.3:2222"]},
