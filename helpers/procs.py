@@ -147,15 +147,10 @@ def start(module: str, args: Sequence[str] = (), *, log: str | Path, name: str |
     environment.setdefault("PYTHONUNBUFFERED", "1")
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=environment, start_new_session=True, preexec_fn=_pdeathsig_in_child)
+                                   env=environment, start_new_session=True, preexec_fn=die_with_parent)
     child = Child(name or module, command, log, process)
     _LIVE[process.pid] = child
     return child
-
-
-def _pdeathsig_in_child() -> None:
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

@@ -162,8 +162,7 @@ def launch(
         )
     log_path = Path(workdir) / f"server-{flags['port']}.log"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GRPC_VERBOSITY="ERROR")
-    program, args = (command[:1], command[1:]) if command[0] != sys.executable else (command[:3], command[3:])
-    child = procs.start(LOCAL_MODULE, args, program=program, name=SERVER_NAME, log=log_path, env=env)
+    child = procs.start(LOCAL_MODULE, program=command, name=SERVER_NAME, log=log_path, env=env)
     return ModelServer(child, command, int(flags["port"]), int(flags.get("rest_api_port", 0)), log_path, models)
 
 

@@ -7,4 +7,6 @@ Importing this package loads no TensorFlow, so the runner and the launcher can u
 * ``worker``: what each worker process runs (``python -m helpers.tuning.worker``), and the chief's oracle server
 """
 
-TUNER_NAMES = ("random", "hyperband", "bayesian")
+from helpers.params import TUNER_NAMES
+
+__all__ = ["TUNER_NAMES"]
