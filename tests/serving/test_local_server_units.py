@@ -289,3 +289,20 @@ def test_batcher_gives_the_model_error_to_every_async_request():
     finally:
         batcher.stop()
     assert [str(e) for e in errors] == ["model failed"] * 3
+
+
+# ------------------------------------------------------------------------------------------ the README
+def test_readme_serving_section_lists_every_flag_as_implemented_or_ignored():
+    """The README's serving section has one row per flag of main.cc, saying what this server does with it."""
+    from pathlib import Path
+
+    from helpers.serving.local_server.flag_table import FLAG_TABLE, IGNORED, IMPLEMENTED
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Serving stand-in", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(" `"): line for line in section.splitlines() if line.startswith("| `--")}
+    assert sorted(rows) == sorted(f"--{name}" for name, *_ in FLAG_TABLE)
+    for name in IMPLEMENTED:
+        assert "**implemented**" in rows[f"--{name}"], name
+    for name, why in IGNORED.items():
+        assert f"accepted, ignored, logged once: {why}" in rows[f"--{name}"], name
