@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -478,6 +479,26 @@ def test_broken_warmup_fails_the_load(tmp_path):
         manager.close()
 
 
+def test_more_warmup_records_than_the_maximum_fail_the_load(tmp_path):
+    from tensorflow_serving.config import model_server_config_pb2
+
+    from helpers.serving.local_server.servables import LoadOptions, ModelManager
+    from helpers.serving.local_server.warmup import MAX_RECORDS
+
+    sm.half_plus_two_tf2(tmp_path / "m" / "1")
+    sm.write_warmup(tmp_path / "m" / "1", "m", records=MAX_RECORDS + 1)
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.config.add(name="m", base_path=str(tmp_path / "m"))
+    manager = ModelManager(options=LoadOptions(max_num_load_retries=0))
+    try:
+        manager.reload_config(config)
+        state, code, error = manager.states["m"][1]
+        assert state == get_model_status_pb2.ModelVersionStatus.END
+        assert error.startswith("Number of warmup records exceeds the maximum (1000) at "), error
+    finally:
+        manager.close()
+
+
 # ------------------------------------------------------------------------------------------ 6. hostile input
 def _json_error(reply, status):
     assert reply.status_code == status, reply.text[:200]
@@ -494,6 +515,25 @@ def test_deeply_nested_json(server):
 def test_body_over_the_limit(server):
     reply = requests.post(_url(server, "tf2", "predict"), data=b" " * (MAX_BODY + 10))
     assert "larger than the limit" in _json_error(reply, 413)
+    assert requests.get(_url(server, "tf2")).status_code == 200
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def test_bodies_over_the_limit_do_not_grow_the_servers_memory(server):
+    pid = server.child.process.pid
+    requests.post(_url(server, "tf2", "predict"), data=b" " * (4 * MAX_BODY))  # first one: buffers, pools
+    before = _rss_bytes(pid)
+    for _ in range(20):  # 20 bodies of 4 MiB: 80 MiB sent
+        reply = requests.post(_url(server, "tf2", "predict"), data=b" " * (4 * MAX_BODY))
+        assert reply.status_code == 413
+    grown = _rss_bytes(pid) - before
+    assert grown < 4 * MAX_BODY, f"the server grew by {grown / 2**20:.1f} MiB over 80 MiB of rejected bodies"
     assert requests.get(_url(server, "tf2")).status_code == 200
 
 
