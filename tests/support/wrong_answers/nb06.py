@@ -8,13 +8,69 @@ with tf.device(rt.devices[-1]):
     placed_layer = keras.layers.Dense(8)
 placed_output = placed_layer(tf.ones((2, 4)))
 ''', r"the kernel must live on", why="called (so built) outside the device scope")],
-    "06_ex2": [Wrong('''
-exercise_mesh = dtensor.create_mesh([("model", rt.num_devices)], devices=rt.devices)
-value = tf.ones((16, 8 * rt.num_devices))
-replicated = dtensor.copy_to_mesh(value, dtensor.Layout.replicated(exercise_mesh, rank=2))
-column_kernel = dtensor.DVariable(
-    dtensor.relayout(replicated, dtensor.Layout(["model", dtensor.UNSHARDED], exercise_mesh)))
-''', r"each device should hold all 16 rows and 8 of the columns", why="sharded on rows")],
+    "06_ex2": [
+        Wrong('''
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+
+
+def micro_batch_gradients(stages, devices, x, y, micro_batches):
+    stage0, stage1 = stages
+    variables = stage0.trainable_variables + stage1.trainable_variables
+    total = None
+    for rows in parallel.micro_batch_slices(len(x), micro_batches):
+        with tf.GradientTape() as tape:
+            with tf.device(devices[0]):
+                h = stage0(x[rows])
+            with tf.device(devices[1]):
+                loss = loss_fn(y[rows], stage1(h)) / len(x)
+        grads = tape.gradient(loss, variables)
+        total = grads if total is None else [a + b for a, b in zip(total, grads, strict=True)]
+    return total
+''', r"the gradient of stage [01]'s \w+ is on \S+, not on its stage's device",
+              why="one tape over both stages: the backward pass and the sums run on the default device"),
+        Wrong('''
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def micro_batch_gradients(stages, devices, x, y, micro_batches):
+    stage0, stage1 = stages
+    homes = [devices[0]] * 2 + [devices[1]] * 2
+    total = [None] * 4
+    for rows in parallel.micro_batch_slices(len(x), micro_batches):
+        with tf.device(devices[0]), tf.GradientTape() as tape0:
+            h = stage0(x[rows])
+        with tf.device(devices[1]), tf.GradientTape() as tape1:
+            tape1.watch(h)
+            loss = loss_fn(y[rows], stage1(h)) / micro_batches
+        with tf.device(devices[1]):
+            grads1, dh = tape1.gradient(loss, [stage1.trainable_variables, h])
+        with tf.device(devices[0]):
+            grads0 = tape0.gradient(h, stage0.trainable_variables, output_gradients=dh)
+        for i, (grad, home) in enumerate(zip(grads0 + grads1, homes, strict=True)):
+            with tf.device(home):
+                total[i] = grad if total[i] is None else total[i] + grad
+    return total
+''', r"micro_batches=4 the gradient of stage \d's \w+ differs from the whole batch's",
+              why="each micro-batch's mean loss divided by the number of micro-batches (unequal micro-batches)"),
+        Wrong('''
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def micro_batch_gradients(stages, devices, x, y, micro_batches):
+    stage0, stage1 = stages
+    with tf.device(devices[0]), tf.GradientTape() as tape0:
+        h = stage0(x)
+    with tf.device(devices[1]), tf.GradientTape() as tape1:
+        tape1.watch(h)
+        loss = loss_fn(y, stage1(h))
+    with tf.device(devices[1]):
+        grads1, dh = tape1.gradient(loss, [stage1.trainable_variables, h])
+    with tf.device(devices[0]):
+        grads0 = tape0.gradient(h, stage0.trainable_variables, output_gradients=dh)
+    return grads0 + grads1
+''', r"micro_batches=4, stage 0 was called on \[30\] rows",
+              why="the whole batch at once, micro_batches ignored"),
+    ],
     "06_ex3": [Wrong('''
 def bubble(stages, micro_batches):
     return (stages - 1) / micro_batches
@@ -22,4 +78,80 @@ def bubble(stages, micro_batches):
 
 fewest_micro_batches = next(m for m in range(1, 1000) if bubble(4, m) < 0.08)
 ''', r"bubble\(2, 1\) gave 1\.0", why="forgot the stages' own slots")],
+    "06_ex4": [
+        Wrong('''
+LAYOUT_SPECS = {"kernel1": [dtensor.UNSHARDED, "model"], "bias1": ["model"],
+                "kernel2": ["model", dtensor.UNSHARDED], "bias2": [dtensor.UNSHARDED]}
+
+
+def megatron_step(mesh, values, x, y):
+    params = {}
+    for name, value in values.items():
+        replicated = dtensor.copy_to_mesh(tf.constant(value), dtensor.Layout.replicated(mesh, rank=value.ndim))
+        params[name] = dtensor.DVariable(dtensor.relayout(replicated, dtensor.Layout(LAYOUT_SPECS[name], mesh)))
+    x_mesh = dtensor.copy_to_mesh(tf.constant(x), dtensor.Layout.replicated(mesh, rank=2))
+    y_mesh = dtensor.copy_to_mesh(tf.constant(y), dtensor.Layout.replicated(mesh, rank=1))
+
+    def loss_and_grads(x, y):
+        with tf.GradientTape() as tape:
+            hidden = tf.nn.relu(tf.matmul(x, params["kernel1"]) + params["bias1"])
+            logits = tf.matmul(hidden, params["kernel2"]) + params["bias2"]
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        return loss, tape.gradient(loss, params)
+
+    loss, grads = loss_and_grads(x_mesh, y_mesh)
+    return params, loss, grads
+''', r"need a tf\.function",
+              why="an eager GradientTape through DTensor ops (no tf.function)"),
+        Wrong('''
+LAYOUT_SPECS = {"kernel1": [dtensor.UNSHARDED, "model"], "bias1": ["model"],
+                "kernel2": [dtensor.UNSHARDED, dtensor.UNSHARDED], "bias2": [dtensor.UNSHARDED]}
+
+
+def megatron_step(mesh, values, x, y):
+    params = {}
+    for name, value in values.items():
+        replicated = dtensor.copy_to_mesh(tf.constant(value), dtensor.Layout.replicated(mesh, rank=value.ndim))
+        params[name] = dtensor.DVariable(dtensor.relayout(replicated, dtensor.Layout(LAYOUT_SPECS[name], mesh)))
+    x_mesh = dtensor.copy_to_mesh(tf.constant(x), dtensor.Layout.replicated(mesh, rank=2))
+    y_mesh = dtensor.copy_to_mesh(tf.constant(y), dtensor.Layout.replicated(mesh, rank=1))
+
+    @tf.function
+    def loss_and_grads(x, y):
+        with tf.GradientTape() as tape:
+            hidden = tf.nn.relu(tf.matmul(x, params["kernel1"]) + params["bias1"])
+            logits = tf.matmul(hidden, params["kernel2"]) + params["bias2"]
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        return loss, tape.gradient(loss, params)
+
+    loss, grads = loss_and_grads(x_mesh, y_mesh)
+    return params, loss, grads
+''', r"params\['kernel2'\] has the layout \['unsharded', 'unsharded'\]; split its rows",
+              why="the second kernel left replicated instead of split on its rows"),
+        Wrong('''
+LAYOUT_SPECS = {"kernel1": [dtensor.UNSHARDED, "model"], "bias1": ["model"],
+                "kernel2": ["model", dtensor.UNSHARDED], "bias2": [dtensor.UNSHARDED]}
+
+
+def megatron_step(mesh, values, x, y):
+    params = {}
+    for name, value in values.items():
+        replicated = dtensor.copy_to_mesh(tf.constant(value), dtensor.Layout.replicated(mesh, rank=value.ndim))
+        params[name] = dtensor.DVariable(dtensor.relayout(replicated, dtensor.Layout(LAYOUT_SPECS[name], mesh)))
+    x_mesh = dtensor.copy_to_mesh(tf.constant(x), dtensor.Layout.replicated(mesh, rank=2))
+    y_mesh = dtensor.copy_to_mesh(tf.constant(y), dtensor.Layout.replicated(mesh, rank=1))
+
+    @tf.function
+    def loss_and_grads(x, y):
+        with tf.GradientTape() as tape:
+            hidden = tf.nn.relu(tf.matmul(x, params["kernel1"]) + params["bias1"])
+            logits = tf.matmul(hidden, params["kernel2"]) + params["bias2"]
+            loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        return loss, tape.gradient(loss, params)
+
+    loss, grads = loss_and_grads(x_mesh, y_mesh)
+    return params, loss, grads
+''', r"the loss is \S+, the same MLP on one device gives",
+              why="the summed loss instead of the mean"),
+    ],
 }
