@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import keras_tuner as kt
 import numpy as np
 
-from helpers.checks import ExerciseError, check
+from helpers.checks import ExerciseError, check, fuller_hint
 
 
 def check_conditional_space(build) -> None:
@@ -54,3 +54,225 @@ def check_param_distributions(param_distributions) -> None:
                              f"10**-2.5, expected about half (scipy.stats.loguniform)")
     check(epochs == {1, 2}, f"epochs must be sampled from [1, 2], got {sorted(map(str, epochs))}")
     print("Correct: log-uniform learning rates and epochs from [1, 2].")
+
+
+# ------------------------------------------------------------------ exercises 3 and 4: searches the check runs
+SEARCH_EPOCHS = 20  # the epoch cap of exercise 3's search; early stopping decides when a trial ends
+MAX_PATIENCE = 5  # the exercise asks for patience 2; more than this and early stopping hardly stops
+TRIALS = 2  # max_trials of both searches (tiny: the section must cost seconds)
+BATCH_SIZE = 32  # fit's default batch size; the step counts below assume it
+# Exercise 3: the refit model's test accuracy must reach this. The solution in the exercises-only cut, seeds
+# 0-9: min 0.9444, median 0.9500, max 0.9756 (every trial stopped early, after 4 to 10 of the 20 epochs; the
+# refits ran 2 to 8 epochs). The floor sits 0.094 below the worst seed; a model trained on nothing scores ~0.1.
+REFIT_ACCURACY_FLOOR = 0.85
+
+
+class RecordingMLP(kt.HyperModel):
+    """The HyperModel the checks of exercises 3 and 4 hand to the learner's code: a one-hidden-layer MLP over
+    ``num_features`` inputs (``units``: 32-128, ``learning_rate``: 1e-2 to 3e-2, log: high enough that
+    validation accuracy levels off within a few epochs, so early stopping ends trials soon), compiled with
+    accuracy. It records every model it builds (``builds``: ``(hp values, model)``) and every fit that goes
+    through it (``fits``: the callbacks, the epochs asked and run, the number of rows), so a check can see
+    what the tuner did without trusting what the learner says it did."""
+
+    def __init__(self, num_features: int = 64, num_classes: int = 10) -> None:
+        super().__init__()
+        self.num_features, self.num_classes = num_features, num_classes
+        self.builds: list[tuple[dict, object]] = []
+        self.fits: list[dict] = []
+
+    def build(self, hp):
+        """A compiled MLP for ``hp`` (recorded in :attr:`builds`)."""
+        import keras
+
+        model = keras.Sequential([
+            keras.Input(shape=(self.num_features,)),
+            keras.layers.Dense(hp.Int("units", 32, 128, step=32), activation="relu"),
+            keras.layers.Dense(self.num_classes, activation="softmax"),
+        ])
+        learning_rate = hp.Float("learning_rate", 1e-2, 3e-2, sampling="log")
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        self.builds.append((dict(hp.values), model))
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        """``model.fit(*args, **kwargs)``, recorded in :attr:`fits`."""
+        callbacks = list(kwargs.get("callbacks") or [])
+        x = args[0] if args else kwargs.get("x")
+        history = model.fit(*args, **kwargs)
+        self.fits.append({"model": model, "callbacks": callbacks, "epochs_asked": kwargs.get("epochs", 1),
+                          "epochs_run": len(history.epoch), "rows": len(x)})
+        return history
+
+    def hp_values_of(self, model) -> dict | None:
+        """The hyperparameter values ``model`` was built with, or None if this HyperModel did not build it."""
+        return next((values for values, built in self.builds if built is model), None)
+
+
+def _digits(seed: int):
+    """The lesson's split: the digits' training rows, the last 20 % of them as validation, and the test set."""
+    from helpers.data import load_digits
+
+    data = load_digits(seed)
+    return data.validation(0.2), (data.x_test, data.y_test)
+
+
+def _steps(rows: int, epochs: int) -> int:
+    return epochs * -(-rows // BATCH_SIZE)
+
+
+def _trained_steps(model) -> int:
+    optimizer = getattr(model, "optimizer", None)
+    return int(np.asarray(optimizer.iterations)) if optimizer is not None else 0
+
+
+def _completed(tuner) -> list:
+    """The tuner's trials, sorted by id, after checking that every one completed (ExerciseError if not)."""
+    from helpers.tuning import tuners
+
+    try:
+        tuners.assert_no_failed_trials(tuner, expected=TRIALS)
+    except RuntimeError as err:
+        raise ExerciseError(f"Not yet. The search's trials: {err}. Keras Tuner catches a trial's error and "
+                            f"goes on, so read the error above and fix the code it points to") from None
+    return [tuner.oracle.trials[k] for k in sorted(tuner.oracle.trials, key=int)]
+
+
+def _is_tuner(tuner) -> bool:
+    return isinstance(tuner, kt.Tuner) and hasattr(tuner, "oracle")
+
+
+@fuller_hint("Build kt.RandomSearch on the hypermodel you are given, objective 'val_accuracy', max_trials=2, "
+             "seed and directory from the arguments. The EarlyStopping callback goes in the callbacks list of "
+             "tuner.search itself, with epochs=20 and the validation data. Afterwards the best trial "
+             "(tuner.oracle.get_best_trials) has best_step, counted from 0, so the epoch count is one more. "
+             "Build a fresh model with tuner.hypermodel.build and the best hyperparameters, fit it on the "
+             "training and validation rows joined (np.concatenate), keep fit's default batch size, and "
+             "return the tuner, that model and the epoch count.")
+def check_search_and_refit(search_and_refit, directory, seed: int = 0) -> None:
+    """Exercise check: ``search_and_refit(hypermodel, (x, y), (x_val, y_val), directory, seed)`` runs a
+    2-trial ``RandomSearch`` on ``hypermodel`` with ``EarlyStopping`` inside ``search`` (epochs capped at
+    20), rebuilds the best hyperparameters and refits them on train+validation for the best trial's epoch
+    count; returns ``(tuner, model, epochs)``. Run here on the digits with a :class:`RecordingMLP`."""
+    import keras
+
+    if search_and_refit is None or search_and_refit is Ellipsis or not callable(search_and_refit):
+        raise ExerciseError("No function yet. Hint: define search_and_refit(hypermodel, train, validation, "
+                            "directory, seed) returning (tuner, model, epochs)")
+    ((x, y), (x_val, y_val)), (x_test, y_test) = _digits(seed)
+    hypermodel = RecordingMLP(x.shape[1], int(y.max()) + 1)
+    keras.utils.set_random_seed(seed)
+    result = search_and_refit(hypermodel, (x, y), (x_val, y_val), directory, seed)
+    check(isinstance(result, tuple) and len(result) == 3, f"return a tuple (tuner, model, epochs), got "
+                                                          f"{type(result).__name__}")
+    tuner, model, epochs = result
+    check(_is_tuner(tuner), f"the first item must be the Keras Tuner you searched with, got {type(tuner).__name__}")
+    check(tuner.hypermodel is hypermodel, "build the tuner on the hypermodel passed to your function")
+    check(tuner.oracle.objective.name == "val_accuracy", "search with objective='val_accuracy'")
+    _completed(tuner)
+    searched = [f for f in hypermodel.fits if f["model"] is not model]
+    check(len(searched) == TRIALS, f"expected one fit per trial ({TRIALS}), the hypermodel saw {len(searched)}")
+    for fit in searched:
+        stops = [c for c in fit["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
+        check(stops, "the trials' fits got no EarlyStopping: pass callbacks=[keras.callbacks.EarlyStopping"
+                     "(...)] to tuner.search, which hands a copy to every trial's fit")
+        check(all(str(c.monitor).startswith("val_") for c in stops),
+              "EarlyStopping must watch a validation metric (monitor='val_accuracy'), not a training one")
+        check(all(c.patience <= MAX_PATIENCE for c in stops),
+              f"a patience of {max(c.patience for c in stops)} epochs lets a trial run on long after its "
+              f"best: use 2 (at most {MAX_PATIENCE})")
+        check(fit["epochs_asked"] == SEARCH_EPOCHS, f"search with epochs={SEARCH_EPOCHS} as the cap "
+                                                    f"(the trials got epochs={fit['epochs_asked']})")
+        check(fit["rows"] == len(x), "search on the training rows only; the validation rows go in "
+                                     "validation_data")
+    check(isinstance(model, keras.Model), f"the second item must be the refit Keras model, got "
+                                          f"{type(model).__name__}")
+    best = tuner.oracle.get_best_trials(1)[0]
+    best_epochs = int(best.best_step) + 1
+    check(isinstance(epochs, int | np.integer) and int(epochs) == best_epochs,
+          f"epochs must be the best trial's epoch count: its best_step + 1 = {best_epochs} (got {epochs!r})")
+    built_with = hypermodel.hp_values_of(model)
+    check(built_with is not None, "build the refit model with tuner.hypermodel.build(best_hp)")
+    check(built_with == best.hyperparameters.values,
+          f"rebuild the best trial's hyperparameters {best.hyperparameters.values}, not {built_with}")
+    steps, rows = _trained_steps(model), len(x) + len(x_val)
+    check(steps > 0, "the returned model was never trained: fit the rebuilt model (get_best_models gives "
+                     "a trial's model, trained on the training rows only)")
+    check(steps % _steps(len(x), 1) != 0 or steps % _steps(rows, 1) == 0,
+          f"the refit trained on the {len(x)} training rows only ({steps} steps): fit on training and "
+          f"validation rows together, {rows} rows")
+    check(steps == _steps(rows, best_epochs),
+          f"the refit took {steps} steps; {best_epochs} epochs over the {rows} training + validation rows at "
+          f"batch size {BATCH_SIZE} take {_steps(rows, best_epochs)}: a fresh model, fit once, for the best "
+          f"epoch count")
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    check(accuracy >= REFIT_ACCURACY_FLOOR, f"the refit model's test accuracy is {accuracy:.3f}, needs >= "
+                                            f"{REFIT_ACCURACY_FLOOR}")
+    ran = [f["epochs_run"] for f in searched]
+    print(f"Correct: {TRIALS} trials ran {ran} epochs of {SEARCH_EPOCHS} (early stopping), the best scored "
+          f"{best.score:.3f} at epoch {best_epochs}; the refit on {rows} rows for {best_epochs} epochs reaches "
+          f"test accuracy {accuracy:.4f} (floor {REFIT_ACCURACY_FLOOR}).")
+
+
+F1_EPOCHS = 2  # epochs exercise 4's check searches with
+
+
+def macro_f1(model, x, y) -> float:
+    """Macro-averaged F1 of ``model``'s most likely class on ``(x, y)`` (scikit-learn's ``f1_score``)."""
+    from sklearn.metrics import f1_score
+
+    predicted = np.asarray(model.predict(x, verbose=0)).argmax(axis=1)
+    return float(f1_score(y, predicted, average="macro"))
+
+
+@fuller_hint("make_f1_tuner returns F1Tuner(hypermodel, objective=kt.Objective(name, direction), max_trials=2, "
+             "seed=..., directory=..., project_name=..., overwrite=True). In run_trial: the hyperparameters "
+             "are trial.hyperparameters; build one model with self.hypermodel.build, fit it on x, y for the "
+             "epochs search passed (default batch size), predict the validation rows, take the argmax, score "
+             "with sklearn.metrics.f1_score(..., average='macro') and return a dict whose key is the "
+             "objective's name.")
+def check_f1_tuner(make_f1_tuner, directory, seed: int = 0) -> None:
+    """Exercise check: ``make_f1_tuner(hypermodel, directory, seed)`` returns a ``RandomSearch`` subclass
+    (2 trials) whose ``run_trial`` builds one model, fits it and returns ``{"val_macro_f1": ...}``, the
+    macro F1 on the validation data, maximised. The check searches it (digits, :class:`RecordingMLP`,
+    ``epochs=2``) and recomputes every trial's score from the model the trial built."""
+    import keras
+
+    if make_f1_tuner is None or make_f1_tuner is Ellipsis or not callable(make_f1_tuner):
+        raise ExerciseError("No function yet. Hint: define class F1Tuner(kt.RandomSearch) with run_trial, and "
+                            "make_f1_tuner(hypermodel, directory, seed) returning one")
+    ((x, y), (x_val, y_val)), _ = _digits(seed)
+    hypermodel = RecordingMLP(x.shape[1], int(y.max()) + 1)
+    keras.utils.set_random_seed(seed)
+    tuner = make_f1_tuner(hypermodel, directory, seed)
+    check(_is_tuner(tuner), f"make_f1_tuner must return a tuner (an F1Tuner), got {type(tuner).__name__}")
+    check(type(tuner).run_trial is not kt.RandomSearch.run_trial, "override run_trial in your RandomSearch "
+                                                                  "subclass")
+    check(tuner.hypermodel is hypermodel, "build the tuner on the hypermodel passed to make_f1_tuner")
+    objective = tuner.oracle.objective
+    check(objective.name == "val_macro_f1", f"the objective must be named 'val_macro_f1' (it is "
+                                            f"{objective.name!r}): kt.Objective(name, direction)")
+    check(objective.direction == "max", f"a higher F1 is better: direction='max' (it is {objective.direction!r})")
+    check(tuner.oracle.max_trials == TRIALS, f"max_trials={TRIALS} (it is {tuner.oracle.max_trials})")
+    before = len(hypermodel.builds)
+    tuner.oracle.verbose = 0  # no trial tables in the check's output (search(verbose=0) would reach run_trial)
+    tuner.search(x, y, validation_data=(x_val, y_val), epochs=F1_EPOCHS)
+    trials = _completed(tuner)
+    built = [model for _, model in hypermodel.builds[before:]]
+    check(len(built) == TRIALS, f"build exactly one model per trial with self.hypermodel.build("
+                                f"trial.hyperparameters): {len(built)} models for {TRIALS} trials")
+    for trial, model in zip(trials, built, strict=True):
+        check(hypermodel.hp_values_of(model) == trial.hyperparameters.values,
+              "build each trial's model from that trial's hyperparameters (trial.hyperparameters)")
+        check(_trained_steps(model) == _steps(len(x), F1_EPOCHS),
+              f"fit the trial's model on x, y for the epochs search passes ({F1_EPOCHS}, default batch size: "
+              f"{_steps(len(x), F1_EPOCHS)} steps); it took {_trained_steps(model)}")
+        expected = macro_f1(model, x_val, y_val)
+        check(abs(float(trial.score) - expected) < 1e-6,
+              f"trial {trial.trial_id} scored {float(trial.score):.5f}, but its model's macro F1 on the "
+              f"validation data is {expected:.5f}: predict validation_data, take the argmax and use "
+              f"f1_score(..., average='macro')")
+    scores = [float(t.score) for t in trials]
+    print(f"Correct: {TRIALS} trials, each scored by its model's validation macro F1: "
+          f"{[round(s, 4) for s in scores]}.")

@@ -20,4 +20,108 @@ my_distributions = {
     "fit_kwargs": [{"epochs": 1, "verbose": 0}, {"epochs": 2, "verbose": 0}],
 }
 ''', r"learning_rate should be log-uniform", why="uniform, not log-uniform")],
+    "04_ex3": [Wrong('''
+import numpy as np
+
+
+def search_and_refit(hypermodel, train, validation, directory, seed):
+    (x, y), (x_val, y_val) = train, validation
+    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, seed=seed,
+                            directory=directory, project_name="early_stopping", overwrite=True)
+    tuner.search(x, y, epochs=20, validation_data=(x_val, y_val), verbose=0)
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    epochs = best_trial.best_step + 1
+    model = tuner.hypermodel.build(best_trial.hyperparameters)
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=2)
+    model.fit(np.concatenate([x, x_val]), np.concatenate([y, y_val]), epochs=epochs, callbacks=[stop], verbose=0)
+    return tuner, model, epochs
+''', r"the trials' fits got no EarlyStopping", why="EarlyStopping given to the refit, not to search"),
+               Wrong('''
+def search_and_refit(hypermodel, train, validation, directory, seed):
+    (x, y), (x_val, y_val) = train, validation
+    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, seed=seed,
+                            directory=directory, project_name="early_stopping", overwrite=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=2)
+    tuner.search(x, y, epochs=20, validation_data=(x_val, y_val), callbacks=[stop], verbose=0)
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    epochs = best_trial.best_step + 1
+    model = tuner.hypermodel.build(tuner.get_best_hyperparameters(1)[0])
+    model.fit(x, y, epochs=epochs, verbose=0)
+    return tuner, model, epochs
+''', r"the refit trained on the 1077 training rows only", why="refit on the training rows, without validation"),
+               Wrong('''
+def search_and_refit(hypermodel, train, validation, directory, seed):
+    (x, y), (x_val, y_val) = train, validation
+    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, seed=seed,
+                            directory=directory, project_name="early_stopping", overwrite=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=2)
+    tuner.search(x, y, epochs=20, validation_data=(x_val, y_val), callbacks=[stop], verbose=0)
+    epochs = tuner.oracle.get_best_trials(1)[0].best_step + 1
+    return tuner, tuner.get_best_models(1)[0], epochs
+''', r"the returned model was never trained", why="the best trial's model returned, not refit"),
+               Wrong('''
+import numpy as np
+
+
+def search_and_refit(hypermodel, train, validation, directory, seed):
+    (x, y), (x_val, y_val) = train, validation
+    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, seed=seed,
+                            directory=directory, project_name="early_stopping", overwrite=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=2)
+    tuner.search(x, y, epochs=20, validation_data=(x_val, y_val), callbacks=[stop], verbose=0)
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    model = tuner.hypermodel.build(best_trial.hyperparameters)
+    model.fit(np.concatenate([x, x_val]), np.concatenate([y, y_val]), epochs=20, verbose=0)
+    return tuner, model, best_trial.best_step + 1
+''', r"the refit took \d+ steps; \d+ epochs over the 1347", why="refit for the cap of 20 epochs, not the best")],
+    "04_ex4": [Wrong('''
+from sklearn.metrics import f1_score
+
+
+class F1Tuner(kt.RandomSearch):
+    def run_trial(self, trial, x, y, validation_data, epochs=1, **kwargs):
+        model = self.hypermodel.build(trial.hyperparameters)
+        model.fit(x, y, epochs=epochs, verbose=0)
+        predicted = model.predict(x, verbose=0).argmax(axis=1)
+        return {"val_macro_f1": f1_score(y, predicted, average="macro")}
+
+
+def make_f1_tuner(hypermodel, directory, seed):
+    return F1Tuner(hypermodel, objective=kt.Objective("val_macro_f1", direction="max"), max_trials=2,
+                   seed=seed, directory=directory, project_name="macro_f1", overwrite=True)
+''', r"but its model's macro F1 on the validation data is", why="F1 scored on the training rows"),
+               Wrong('''
+from sklearn.metrics import f1_score
+
+
+class F1Tuner(kt.RandomSearch):
+    def run_trial(self, trial, x, y, validation_data, epochs=1, **kwargs):
+        model = self.hypermodel.build(trial.hyperparameters)
+        model.fit(x, y, epochs=epochs, verbose=0)
+        x_val, y_val = validation_data
+        predicted = model.predict(x_val, verbose=0).argmax(axis=1)
+        return {"val_macro_f1": f1_score(y_val, predicted, average="macro")}
+
+
+def make_f1_tuner(hypermodel, directory, seed):
+    return F1Tuner(hypermodel, objective=kt.Objective("val_macro_f1", direction="min"), max_trials=2,
+                   seed=seed, directory=directory, project_name="macro_f1", overwrite=True)
+''', r"a higher F1 is better: direction='max'", why="the objective minimised"),
+               Wrong('''
+from sklearn.metrics import f1_score
+
+
+class F1Tuner(kt.RandomSearch):
+    def run_trial(self, trial, x, y, validation_data, epochs=1, **kwargs):
+        model = self.hypermodel.build(trial.hyperparameters)
+        model.fit(x, y, epochs=epochs, verbose=0)
+        x_val, y_val = validation_data
+        predicted = model.predict(x_val, verbose=0).argmax(axis=1)
+        return {"val_macro_f1": f1_score(y_val, predicted, average="macro")}
+
+
+def make_f1_tuner(hypermodel, directory, seed):
+    return F1Tuner(hypermodel, objective="val_accuracy", max_trials=2,
+                   seed=seed, directory=directory, project_name="macro_f1", overwrite=True)
+''', r"the objective must be named 'val_macro_f1'", why="the default objective name kept")],
 }
