@@ -608,3 +608,18 @@ def test_signature_method_name_check(models):
         )
     finally:
         inference.METHOD_CHECK["enabled"] = False
+
+
+def test_an_op_failing_on_bad_input_keeps_tensorflows_code(server, stub):
+    """An op that fails at run time (parse_example on bytes that are no tf.Example) is the session's
+    INVALID_ARGUMENT in the real server: 400 over REST, INVALID_ARGUMENT over gRPC, and the server keeps serving."""
+    reply = requests.post(_url(server, "tf2", "predict"),
+                          json={"signature_name": "classify", "instances": ["not a tf.Example"]})
+    assert "parse" in _json_error(reply, 400).lower()
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = "tf2", "classify"
+    request.inputs["inputs"].CopyFrom(tf.make_tensor_proto(np.array([b"not a tf.Example"])))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(request, timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert requests.get(_url(server, "tf2")).status_code == 200

@@ -40,18 +40,29 @@ async def _run(servable, key, checked, pool, timeout):
     """Await a prepared request (batched, or on the thread pool) with the request's deadline."""
     future = servable.submit_async(key, checked, pool)
     if timeout is None:
-        return await future
+        return await _model_errors(future)
     # a timer that cancels the future: cheaper than asyncio.wait_for (no extra Task per request)
     expired = []
     handle = asyncio.get_running_loop().call_later(timeout, lambda: expired.append(future.cancel()))
     try:
-        return await future
+        return await _model_errors(future)
     except asyncio.CancelledError:
         if expired:
             raise st.deadline_exceeded() from None
         raise
     finally:
         handle.cancel()
+
+
+async def _model_errors(future):
+    """The model's own errors (an op failing on bad input) keep TensorFlow's code and message, as the real
+    server returns the session's status; anything else unexpected is UNKNOWN."""
+    try:
+        return await future
+    except (st.ServingError, asyncio.CancelledError):
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise st.from_exception(err) from None
 
 
 _NUMERIC = {np.dtype(t): tf.as_dtype(t).as_datatype_enum for t in ("float32", "float64", "int32", "int64")}

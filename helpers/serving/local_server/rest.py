@@ -31,7 +31,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 
 from helpers.serving.local_server import inference, json_examples, json_tensor
 from helpers.serving.local_server.servables import ModelManager
-from helpers.serving.local_server.status import ServingError, deadline_exceeded, invalid
+from helpers.serving.local_server.status import ServingError, deadline_exceeded, from_exception, invalid
 
 PREDICTION_API = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.I
@@ -183,6 +183,10 @@ class RestHandler(tornado.web.RequestHandler):
             return await (asyncio.wait_for(future, self.timeout_s) if self.timeout_s else future)
         except TimeoutError:
             raise deadline_exceeded() from None
+        except ServingError:
+            raise
+        except Exception as err:  # noqa: BLE001 (the model's own error keeps its code, as in the real server)
+            raise from_exception(err) from None
 
     async def _predict(self, doc, name, version, label) -> str:
         signature = json_tensor.signature_name(doc)
