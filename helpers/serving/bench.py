@@ -132,6 +132,9 @@ def in_process(path: str | Path, x: np.ndarray, batch: int, seconds: float = 1.5
     return {"batch": batch, "rows_per_s": batch * len(times) / sum(times), "p50_ms": 1000 * float(np.median(times))}
 
 
+TOP_ROUNDS = 5  # paired off/on rounds at the highest concurrency: the ratio is their median
+
+
 def _merge(parts: list[dict]) -> dict:
     """One row from several rounds at the same concurrency: total requests over total time, pooled latencies."""
     latencies = [ms for p in parts for ms in p["latencies"]]
@@ -144,6 +147,7 @@ def _merge(parts: list[dict]) -> dict:
         "p99_ms": p99,
         "failures": sum(p["failures"] for p in parts),
         "errors": [e for p in parts for e in p["errors"]][:3],
+        "round_throughputs": [len(p["latencies"]) / p["seconds"] for p in parts],
     }
 
 
@@ -225,11 +229,15 @@ def run_benchmark(
         for target in targets.values():
             grpc_load(target, reqs, max(levels), 2 * max(levels))  # warm-up
         for clients in levels:
-            # off and on alternate in short rounds, so that a burst of load from elsewhere hits both alike
+            # off and on alternate in short rounds, so that a burst of load from elsewhere hits both alike; the
+            # highest concurrency, where the on/off ratio is read, gets more and longer rounds (TOP_ROUNDS)
+            top = clients == max(levels)
+            n_rounds = max(rounds, TOP_ROUNDS) if top else rounds
+            per_round = max(4 * clients, requests // rounds) if top else max(clients, requests // rounds)
             parts = {"off": [], "on": []}
-            for _ in range(rounds):
+            for _ in range(n_rounds):
                 for mode, target in targets.items():
-                    parts[mode].append(grpc_load(target, reqs, clients, max(clients, requests // rounds)))
+                    parts[mode].append(grpc_load(target, reqs, clients, per_round))
             for mode in ("off", "on"):
                 rows.append({"mode": f"batching {mode}", **_merge(parts[mode])})
     finally:

@@ -306,3 +306,18 @@ def test_readme_serving_section_lists_every_flag_as_implemented_or_ignored():
         assert "**implemented**" in rows[f"--{name}"], name
     for name, why in IGNORED.items():
         assert f"accepted, ignored, logged once: {why}" in rows[f"--{name}"], name
+
+
+def test_benchmark_speedup_is_the_median_of_paired_rounds():
+    """One burst of load from elsewhere (round 2: off fast, on slow) moves the pooled ratio, not the median."""
+    from helpers.serving.bench_report import summary
+
+    def row(mode, rounds):
+        return {"mode": mode, "clients": 32, "throughput": sum(rounds) / len(rounds), "failures": 0,
+                "round_throughputs": rounds}
+
+    result = {"rows": [row("batching off", [500, 900, 500, 500, 500]), row("batching on", [800, 400, 750, 800, 850])],
+              "in_process": {"rows_per_s": 10_000}}
+    figures = summary(result)
+    assert figures["batching_speedup"] == 1.6  # ratios 1.6, 0.44, 1.5, 1.6, 1.7
+    assert figures["on_rps"] == 720 and figures["off_rps"] == 580
