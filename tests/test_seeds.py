@@ -133,6 +133,18 @@ def test_sweep_runs_each_notebook_once_per_seed_and_writes_the_table(tmp_path, m
 # with the notebook's parameter defaults and its UPPER_CASE constants, read from its source, so that moving a
 # floor in the notebook moves it here; the assert text ties the row to the line that really asserts it.
 FLOORS = [
+    ("01_custom_layers", "custom_dense_test_accuracy", ">=", "accuracy_floor", "test_accuracy >= accuracy_floor"),
+    ("01_custom_layers", "residual_gradient_max_error", "<", "1e-6", "gradient_error < 1e-6"),
+    ("02_distributed_training", "mirrored_test_accuracy", ">", "0.5", "mirrored_accuracy > 0.5"),
+    ("02_distributed_training", "custom_loop_test_accuracy", ">", "0.5", "loop_accuracy > 0.5"),
+    ("02_distributed_training", "resume_replay_max_weight_gap", "<", "1e-4", "replay_gap < 1e-4"),
+    ("03_serving", "serving_batching_speedup", ">", "1.05", 'figures["batching_speedup"] > 1.05'),
+    ("03_serving", "serving_ab_canary_share", "<", "0.1 + 4 * (0.09 / ab_requests) ** 0.5",
+     'abs(share["stable"] - 0.9) < tolerance'),
+    ("03_serving", "serving_ab_canary_share", ">", "0.1 - 4 * (0.09 / ab_requests) ** 0.5",
+     'abs(share["stable"] - 0.9) < tolerance'),
+    ("06_model_parallelism", "two_stage_test_accuracy", ">", "0.8", 'runs["two devices"]["test accuracy"] > 0.8'),
+    ("06_model_parallelism", "two_stage_max_weight_gap", "<", "1e-4", "weight_gap < 1e-4"),
     ("04_hyperparameter_tuning", "grid_test_accuracy", ">=", "accuracy_floor",
      "grid_test_accuracy >= accuracy_floor"),
     ("04_hyperparameter_tuning", "random_test_accuracy", ">=", "accuracy_floor",
