@@ -8,6 +8,7 @@ import keras_tuner as kt
 import numpy as np
 
 from helpers.checks import ExerciseError, check, fuller_hint
+from helpers.tuning.worker import DigitsHyperModel
 
 
 def check_conditional_space(build) -> None:
@@ -67,32 +68,24 @@ BATCH_SIZE = 32  # fit's default batch size; the step counts below assume it
 REFIT_ACCURACY_FLOOR = 0.85
 
 
-class RecordingMLP(kt.HyperModel):
-    """The HyperModel the checks of exercises 3 and 4 hand to the learner's code: a one-hidden-layer MLP over
-    ``num_features`` inputs (``units``: 32-128, ``learning_rate``: 1e-2 to 3e-2, log: high enough that
-    validation accuracy levels off within a few epochs, so early stopping ends trials soon), compiled with
+class RecordingMLP(DigitsHyperModel):
+    """The HyperModel the checks of exercises 3 and 4 hand to the learner's code: the lesson's MLP
+    (``units``: 32-128) with ``learning_rate`` from 1e-2 to 3e-2, log: high enough that
+    validation accuracy levels off within a few epochs, so early stopping ends trials soon; compiled with
     accuracy. It records every model it builds (``builds``: ``(hp values, model)``) and every fit that goes
     through it (``fits``: the callbacks, the epochs asked and run, the number of rows), so a check can see
     what the tuner did without trusting what the learner says it did."""
 
+    LEARNING_RATES = (1e-2, 3e-2)
+
     def __init__(self, num_features: int = 64, num_classes: int = 10) -> None:
-        super().__init__()
-        self.num_features, self.num_classes = num_features, num_classes
+        super().__init__(num_features, num_classes)
         self.builds: list[tuple[dict, object]] = []
         self.fits: list[dict] = []
 
     def build(self, hp):
-        """A compiled MLP for ``hp`` (recorded in :attr:`builds`)."""
-        import keras
-
-        model = keras.Sequential([
-            keras.Input(shape=(self.num_features,)),
-            keras.layers.Dense(hp.Int("units", 32, 128, step=32), activation="relu"),
-            keras.layers.Dense(self.num_classes, activation="softmax"),
-        ])
-        learning_rate = hp.Float("learning_rate", 1e-2, 3e-2, sampling="log")
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        """The lesson's MLP for ``hp`` (recorded in :attr:`builds`)."""
+        model = super().build(hp)
         self.builds.append((dict(hp.values), model))
         return model
 

@@ -45,6 +45,8 @@ class DigitsHyperModel(kt.HyperModel):
     deprecated ``input_shape=`` argument.
     """
 
+    LEARNING_RATES = (1e-4, 1e-1)  # the log-uniform range of ``learning_rate``
+
     def __init__(self, num_features: int = 64, num_classes: int = 10) -> None:
         super().__init__()
         self.num_features, self.num_classes = num_features, num_classes
@@ -56,7 +58,7 @@ class DigitsHyperModel(kt.HyperModel):
             keras.layers.Dense(hp.Int("units", 32, 128, step=32), activation="relu"),
             keras.layers.Dense(self.num_classes, activation="softmax"),
         ])
-        learning_rate = hp.Float("learning_rate", 1e-4, 1e-1, sampling="log")
+        learning_rate = hp.Float("learning_rate", *self.LEARNING_RATES, sampling="log")
         model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model

@@ -459,44 +459,36 @@ def test_reload_with_a_model_that_cannot_load_reports_it(server, models):
     assert requests.get(_url(server, "tf1")).json()["model_version_status"][0]["state"] == "AVAILABLE"
 
 
-def test_broken_warmup_fails_the_load(tmp_path):
+def _load_with_warmup(tmp_path, **warmup):
+    """Load half-plus-two with a warm-up file written by ``sm.write_warmup(**warmup)``: (state, error)."""
+    from tensorflow_serving.config import model_server_config_pb2
+
     from helpers.serving.local_server.servables import LoadOptions, ModelManager
 
     sm.half_plus_two_tf2(tmp_path / "m" / "1")
-    sm.write_warmup(tmp_path / "m" / "1", "m", broken=True)
-    from tensorflow_serving.config import model_server_config_pb2
-
+    sm.write_warmup(tmp_path / "m" / "1", "m", **warmup)
     config = model_server_config_pb2.ModelServerConfig()
     config.model_config_list.config.add(name="m", base_path=str(tmp_path / "m"))
     manager = ModelManager(options=LoadOptions(max_num_load_retries=0))
     try:
         manager.reload_config(config)
-        state, code, error = manager.states["m"][1]
-        assert state == get_model_status_pb2.ModelVersionStatus.END and error.startswith(
-            "Failed to parse warmup record"
-        )
+        state, _, error = manager.states["m"][1]
+        return state, error
     finally:
         manager.close()
+
+
+def test_broken_warmup_fails_the_load(tmp_path):
+    state, error = _load_with_warmup(tmp_path, broken=True)
+    assert state == get_model_status_pb2.ModelVersionStatus.END and error.startswith("Failed to parse warmup record")
 
 
 def test_more_warmup_records_than_the_maximum_fail_the_load(tmp_path):
-    from tensorflow_serving.config import model_server_config_pb2
-
-    from helpers.serving.local_server.servables import LoadOptions, ModelManager
     from helpers.serving.local_server.warmup import MAX_RECORDS
 
-    sm.half_plus_two_tf2(tmp_path / "m" / "1")
-    sm.write_warmup(tmp_path / "m" / "1", "m", records=MAX_RECORDS + 1)
-    config = model_server_config_pb2.ModelServerConfig()
-    config.model_config_list.config.add(name="m", base_path=str(tmp_path / "m"))
-    manager = ModelManager(options=LoadOptions(max_num_load_retries=0))
-    try:
-        manager.reload_config(config)
-        state, code, error = manager.states["m"][1]
-        assert state == get_model_status_pb2.ModelVersionStatus.END
-        assert error.startswith("Number of warmup records exceeds the maximum (1000) at "), error
-    finally:
-        manager.close()
+    state, error = _load_with_warmup(tmp_path, records=MAX_RECORDS + 1)
+    assert state == get_model_status_pb2.ModelVersionStatus.END
+    assert error.startswith("Number of warmup records exceeds the maximum (1000) at "), error
 
 
 # ------------------------------------------------------------------------------------------ 6. hostile input
