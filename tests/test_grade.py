@@ -206,7 +206,7 @@ def test_grading_a_class(tmp_path):
     assert not wrong, f"points differ from the expected ones: {wrong}"
     assert set(got) == set(expected)
     assert all(r.max_points == 1 for r in rows)
-    assert got[("hangs", ex1)].message.startswith("the answer cell raised timed out: the cell ran past its time")
+    assert got[("hangs", ex1)].message.startswith("the answer cell timed out: the cell ran past its time")
     assert "RuntimeError: my bug" in got[("raises", ex2)].message
     assert got[("deleted", ex1)].message == "the check cell was deleted from the submission"
     assert "could not be graded" in got[("unreadable", ex1)].message

@@ -52,6 +52,11 @@ def message_of(cell: nbformat.NotebookNode) -> str:
     return ""
 
 
+def _failed(message: str) -> str:
+    """How an answer cell failed, as a phrase: "timed out: ..." or "raised RuntimeError: ..."."""
+    return message if message.startswith("timed out") else f"raised {message}"
+
+
 def autograde(course: Path, student_id: str, submission: Path, cell_timeout: int, full: bool = False) -> dict:
     """Grade ``submission`` (its file name names the notebook) in a temporary copy of ``course``."""
     from nbgrader.api import Gradebook, MissingEntry
@@ -75,7 +80,7 @@ def autograde(course: Path, student_id: str, submission: Path, cell_timeout: int
             if cells.is_check(c):
                 answer = messages.pop(grade_id.replace("_check", "_solution"), "")
                 message = message_of(c)
-                messages[grade_id] = f"the answer cell raised {answer}; then {message}" if answer and message \
+                messages[grade_id] = f"the answer cell {_failed(answer)}; then {message}" if answer and message \
                     else message
             elif grade_id.endswith("_solution") and message_of(c):
                 messages[grade_id] = message_of(c)
