@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -113,6 +114,13 @@ def grpc_load(target: str, reqs: list, clients: int, total: int, timeout_s: floa
     if "result" not in box:
         raise RuntimeError(f"gRPC load with {clients} clients did not finish in {timeout_s} s")
     return _level_summary(clients, *box["result"])
+
+
+def server_cpu_seconds(srv) -> float:
+    """User + system CPU seconds the server process has used so far, all its threads (Linux ``/proc``): the
+    cost of serving, which other load on the machine slows down but does not add to, unlike wall time."""
+    fields = Path(f"/proc/{srv.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def in_process(path: str | Path, x: np.ndarray, batch: int, seconds: float = 1.5) -> dict:
@@ -235,11 +243,16 @@ def run_benchmark(
             n_rounds = max(rounds, TOP_ROUNDS) if top else rounds
             per_round = max(4 * clients, requests // rounds) if top else max(clients, requests // rounds)
             parts = {"off": [], "on": []}
+            cpu = {"off": 0.0, "on": 0.0}  # the server process's own CPU seconds over these rounds
             for _ in range(n_rounds):
                 for mode, target in targets.items():
+                    before = server_cpu_seconds(servers[mode])
                     parts[mode].append(grpc_load(target, reqs, clients, per_round))
+                    cpu[mode] += server_cpu_seconds(servers[mode]) - before
             for mode in ("off", "on"):
-                rows.append({"mode": f"batching {mode}", **_merge(parts[mode])})
+                row = _merge(parts[mode])
+                row["server_cpu_ms"] = 1e3 * cpu[mode] / max(row["requests"], 1)
+                rows.append({"mode": f"batching {mode}", **row})
     finally:
         if own:
             for srv in servers.values():
