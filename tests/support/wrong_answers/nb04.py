@@ -1,6 +1,24 @@
 """Typical wrong answers of notebook 04's exercises (hyperparameter tuning); see the package docstring."""
 
-from tests.support.wrong_answers.wrong import Wrong
+from tests.support.wrong_answers.wrong import Wrong, variant
+
+_F1_TUNER = '''
+from sklearn.metrics import f1_score
+
+
+class F1Tuner(kt.RandomSearch):
+    def run_trial(self, trial, x, y, validation_data, epochs=1, **kwargs):
+        model = self.hypermodel.build(trial.hyperparameters)
+        model.fit(x, y, epochs=epochs, verbose=0)
+        x_val, y_val = validation_data
+        predicted = model.predict(x_val, verbose=0).argmax(axis=1)
+        return {"val_macro_f1": f1_score(y_val, predicted, average="macro")}
+
+
+def make_f1_tuner(hypermodel, directory, seed):
+    return F1Tuner(hypermodel, objective=kt.Objective("val_macro_f1", direction="max"), max_trials=2,
+                   seed=seed, directory=directory, project_name="macro_f1", overwrite=True)
+'''  # exercise 4's solution; each wrong answer changes one thing
 
 WRONG: dict[str, list[Wrong]] = {
     "04_ex1": [Wrong('''
@@ -74,54 +92,13 @@ def search_and_refit(hypermodel, train, validation, directory, seed):
     model.fit(np.concatenate([x, x_val]), np.concatenate([y, y_val]), epochs=20, verbose=0)
     return tuner, model, best_trial.best_step + 1
 ''', r"the refit took \d+ steps; \d+ epochs over the 1347", why="refit for the cap of 20 epochs, not the best")],
-    "04_ex4": [Wrong('''
-from sklearn.metrics import f1_score
-
-
-class F1Tuner(kt.RandomSearch):
-    def run_trial(self, trial, x, y, validation_data, epochs=1, **kwargs):
-        model = self.hypermodel.build(trial.hyperparameters)
-        model.fit(x, y, epochs=epochs, verbose=0)
-        predicted = model.predict(x, verbose=0).argmax(axis=1)
-        return {"val_macro_f1": f1_score(y, predicted, average="macro")}
-
-
-def make_f1_tuner(hypermodel, directory, seed):
-    return F1Tuner(hypermodel, objective=kt.Objective("val_macro_f1", direction="max"), max_trials=2,
-                   seed=seed, directory=directory, project_name="macro_f1", overwrite=True)
-''', r"but its model's macro F1 on the validation data is", why="F1 scored on the training rows"),
-               Wrong('''
-from sklearn.metrics import f1_score
-
-
-class F1Tuner(kt.RandomSearch):
-    def run_trial(self, trial, x, y, validation_data, epochs=1, **kwargs):
-        model = self.hypermodel.build(trial.hyperparameters)
-        model.fit(x, y, epochs=epochs, verbose=0)
-        x_val, y_val = validation_data
-        predicted = model.predict(x_val, verbose=0).argmax(axis=1)
-        return {"val_macro_f1": f1_score(y_val, predicted, average="macro")}
-
-
-def make_f1_tuner(hypermodel, directory, seed):
-    return F1Tuner(hypermodel, objective=kt.Objective("val_macro_f1", direction="min"), max_trials=2,
-                   seed=seed, directory=directory, project_name="macro_f1", overwrite=True)
-''', r"a higher F1 is better: direction='max'", why="the objective minimised"),
-               Wrong('''
-from sklearn.metrics import f1_score
-
-
-class F1Tuner(kt.RandomSearch):
-    def run_trial(self, trial, x, y, validation_data, epochs=1, **kwargs):
-        model = self.hypermodel.build(trial.hyperparameters)
-        model.fit(x, y, epochs=epochs, verbose=0)
-        x_val, y_val = validation_data
-        predicted = model.predict(x_val, verbose=0).argmax(axis=1)
-        return {"val_macro_f1": f1_score(y_val, predicted, average="macro")}
-
-
-def make_f1_tuner(hypermodel, directory, seed):
-    return F1Tuner(hypermodel, objective="val_accuracy", max_trials=2,
-                   seed=seed, directory=directory, project_name="macro_f1", overwrite=True)
-''', r"the objective must be named 'val_macro_f1'", why="the default objective name kept")],
+    "04_ex4": [
+        Wrong(variant(_F1_TUNER, ("        x_val, y_val = validation_data\n", ""), ("predict(x_val,", "predict(x,"),
+                      ("f1_score(y_val,", "f1_score(y,")),
+              r"but its model's macro F1 on the validation data is", why="F1 scored on the training rows"),
+        Wrong(variant(_F1_TUNER, ('direction="max"', 'direction="min"')),
+              r"a higher F1 is better: direction='max'", why="the objective minimised"),
+        Wrong(variant(_F1_TUNER, ('kt.Objective("val_macro_f1", direction="max")', '"val_accuracy"')),
+              r"the objective must be named 'val_macro_f1'", why="the default objective name kept"),
+    ],
 }

@@ -1,6 +1,31 @@
 """Typical wrong answers of notebook 06's exercises (model parallelism); see the package docstring."""
 
-from tests.support.wrong_answers.wrong import Wrong
+from tests.support.wrong_answers.wrong import Wrong, variant
+
+_MEGATRON = '''
+LAYOUT_SPECS = {"kernel1": [dtensor.UNSHARDED, "model"], "bias1": ["model"],
+                "kernel2": ["model", dtensor.UNSHARDED], "bias2": [dtensor.UNSHARDED]}
+
+
+def megatron_step(mesh, values, x, y):
+    params = {}
+    for name, value in values.items():
+        replicated = dtensor.copy_to_mesh(tf.constant(value), dtensor.Layout.replicated(mesh, rank=value.ndim))
+        params[name] = dtensor.DVariable(dtensor.relayout(replicated, dtensor.Layout(LAYOUT_SPECS[name], mesh)))
+    x_mesh = dtensor.copy_to_mesh(tf.constant(x), dtensor.Layout.replicated(mesh, rank=2))
+    y_mesh = dtensor.copy_to_mesh(tf.constant(y), dtensor.Layout.replicated(mesh, rank=1))
+
+    @tf.function
+    def loss_and_grads(x, y):
+        with tf.GradientTape() as tape:
+            hidden = tf.nn.relu(tf.matmul(x, params["kernel1"]) + params["bias1"])
+            logits = tf.matmul(hidden, params["kernel2"]) + params["bias2"]
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        return loss, tape.gradient(loss, params)
+
+    loss, grads = loss_and_grads(x_mesh, y_mesh)
+    return params, loss, grads
+'''  # exercise 4's solution; each wrong answer changes one thing
 
 WRONG: dict[str, list[Wrong]] = {
     "06_ex1": [Wrong('''
@@ -79,79 +104,15 @@ def bubble(stages, micro_batches):
 fewest_micro_batches = next(m for m in range(1, 1000) if bubble(4, m) < 0.08)
 ''', r"bubble\(2, 1\) gave 1\.0", why="forgot the stages' own slots")],
     "06_ex4": [
-        Wrong('''
-LAYOUT_SPECS = {"kernel1": [dtensor.UNSHARDED, "model"], "bias1": ["model"],
-                "kernel2": ["model", dtensor.UNSHARDED], "bias2": [dtensor.UNSHARDED]}
-
-
-def megatron_step(mesh, values, x, y):
-    params = {}
-    for name, value in values.items():
-        replicated = dtensor.copy_to_mesh(tf.constant(value), dtensor.Layout.replicated(mesh, rank=value.ndim))
-        params[name] = dtensor.DVariable(dtensor.relayout(replicated, dtensor.Layout(LAYOUT_SPECS[name], mesh)))
-    x_mesh = dtensor.copy_to_mesh(tf.constant(x), dtensor.Layout.replicated(mesh, rank=2))
-    y_mesh = dtensor.copy_to_mesh(tf.constant(y), dtensor.Layout.replicated(mesh, rank=1))
-
-    def loss_and_grads(x, y):
-        with tf.GradientTape() as tape:
-            hidden = tf.nn.relu(tf.matmul(x, params["kernel1"]) + params["bias1"])
-            logits = tf.matmul(hidden, params["kernel2"]) + params["bias2"]
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
-        return loss, tape.gradient(loss, params)
-
-    loss, grads = loss_and_grads(x_mesh, y_mesh)
-    return params, loss, grads
-''', r"need a tf\.function",
+        Wrong(variant(_MEGATRON, ("    @tf.function\n    def loss_and_grads", "    def loss_and_grads")),
+              r"need a tf\.function",
               why="an eager GradientTape through DTensor ops (no tf.function)"),
-        Wrong('''
-LAYOUT_SPECS = {"kernel1": [dtensor.UNSHARDED, "model"], "bias1": ["model"],
-                "kernel2": [dtensor.UNSHARDED, dtensor.UNSHARDED], "bias2": [dtensor.UNSHARDED]}
-
-
-def megatron_step(mesh, values, x, y):
-    params = {}
-    for name, value in values.items():
-        replicated = dtensor.copy_to_mesh(tf.constant(value), dtensor.Layout.replicated(mesh, rank=value.ndim))
-        params[name] = dtensor.DVariable(dtensor.relayout(replicated, dtensor.Layout(LAYOUT_SPECS[name], mesh)))
-    x_mesh = dtensor.copy_to_mesh(tf.constant(x), dtensor.Layout.replicated(mesh, rank=2))
-    y_mesh = dtensor.copy_to_mesh(tf.constant(y), dtensor.Layout.replicated(mesh, rank=1))
-
-    @tf.function
-    def loss_and_grads(x, y):
-        with tf.GradientTape() as tape:
-            hidden = tf.nn.relu(tf.matmul(x, params["kernel1"]) + params["bias1"])
-            logits = tf.matmul(hidden, params["kernel2"]) + params["bias2"]
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
-        return loss, tape.gradient(loss, params)
-
-    loss, grads = loss_and_grads(x_mesh, y_mesh)
-    return params, loss, grads
-''', r"params\['kernel2'\] has the layout \['unsharded', 'unsharded'\]; split its rows",
+        Wrong(variant(_MEGATRON, ('"kernel2": ["model", dtensor.UNSHARDED]',
+                                  '"kernel2": [dtensor.UNSHARDED, dtensor.UNSHARDED]')),
+              r"params\['kernel2'\] has the layout \['unsharded', 'unsharded'\]; split its rows",
               why="the second kernel left replicated instead of split on its rows"),
-        Wrong('''
-LAYOUT_SPECS = {"kernel1": [dtensor.UNSHARDED, "model"], "bias1": ["model"],
-                "kernel2": ["model", dtensor.UNSHARDED], "bias2": [dtensor.UNSHARDED]}
-
-
-def megatron_step(mesh, values, x, y):
-    params = {}
-    for name, value in values.items():
-        replicated = dtensor.copy_to_mesh(tf.constant(value), dtensor.Layout.replicated(mesh, rank=value.ndim))
-        params[name] = dtensor.DVariable(dtensor.relayout(replicated, dtensor.Layout(LAYOUT_SPECS[name], mesh)))
-    x_mesh = dtensor.copy_to_mesh(tf.constant(x), dtensor.Layout.replicated(mesh, rank=2))
-    y_mesh = dtensor.copy_to_mesh(tf.constant(y), dtensor.Layout.replicated(mesh, rank=1))
-
-    @tf.function
-    def loss_and_grads(x, y):
-        with tf.GradientTape() as tape:
-            hidden = tf.nn.relu(tf.matmul(x, params["kernel1"]) + params["bias1"])
-            logits = tf.matmul(hidden, params["kernel2"]) + params["bias2"]
-            loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
-        return loss, tape.gradient(loss, params)
-
-    loss, grads = loss_and_grads(x_mesh, y_mesh)
-    return params, loss, grads
-''', r"the loss is \S+, the same MLP on one device gives",
+        Wrong(variant(_MEGATRON, ('loss = tf.reduce_mean(', 'loss = tf.reduce_sum(')),
+              r"the loss is \S+, the same MLP on one device gives",
               why="the summed loss instead of the mean"),
     ],
 }

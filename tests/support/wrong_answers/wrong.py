@@ -15,3 +15,13 @@ class Wrong:
     message: str
     error: str = "ExerciseError"
     why: str = ""
+
+
+def variant(answer: str, *edits: tuple[str, str]) -> str:
+    """``answer`` with each ``(old, new)`` edit made, where ``old`` occurs exactly once: a typical wrong answer
+    written as the one thing it changes in a right one."""
+    for old, new in edits:
+        if answer.count(old) != 1:
+            raise ValueError(f"{old!r} occurs {answer.count(old)} times in the answer, not once")
+        answer = answer.replace(old, new)
+    return answer
