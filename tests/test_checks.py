@@ -46,3 +46,14 @@ def test_layer_exercise_checks_pass_right_and_fail_wrong_answers():
         custom_layers.check_scale_layer(ScaleWithBias)
     with pytest.raises(AssertionError, match="No class yet"):
         custom_layers.check_scale_layer(None)
+
+
+def test_call_learner_names_the_call_and_keeps_the_essential_line():
+    def broken():
+        raise ValueError("Graph execution error:\n\nDetected at node x\nshapes (2,) and (3,) differ")
+
+    with pytest.raises(checks.ExerciseError, match=r"^Not yet: broken\(\) raised ValueError: shapes \(2,\) and"):
+        checks.call_learner("broken()", broken)
+    with pytest.raises(checks.ExerciseError, match="kept as it is"):
+        checks.call_learner("check", checks.check, False, "kept as it is")
+    assert checks.call_learner("sum", sum, [1, 2]) == 3

@@ -74,6 +74,33 @@ def check_subclass(answer: Any, base: type, hint: str) -> None:
     check(isinstance(answer, type) and issubclass(answer, base), f"{hint} (needs a subclass of {base.__name__})")
 
 
+# lines of a TensorFlow error text that say where, not what (node names, stack frames)
+_NOISE = ("Graph execution error", "Detected at node", "<stack traces", "[[", "File ", "Traceback")
+
+
+def essential_line(text: str) -> str:
+    """The first line of an error text that says what went wrong (TensorFlow's node and stack lines skipped)."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    useful = [line for line in lines if line and not any(noise in line for noise in _NOISE)]
+    return (useful or lines or [""])[0][:240]
+
+
+def error_line(err: BaseException) -> str:
+    """``"ValueError: <essential line>"`` of an exception raised by the learner's code."""
+    return f"{type(err).__name__}: {essential_line(getattr(err, 'message', None) or str(err))}"
+
+
+def call_learner(what: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``: the learner's code, whose own error (anything but an ExerciseError) becomes an
+    ExerciseError naming ``what`` was called and what it raised."""
+    try:
+        return fn(*args, **kwargs)
+    except ExerciseError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the learner's code may raise anything; say where
+        raise ExerciseError(f"Not yet: {what} raised {error_line(err)}") from None
+
+
 _FAILURES: dict[str, int] = {}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.checks import ExerciseError, check, check_subclass, fuller_hint
+from helpers.checks import ExerciseError, call_learner, check, check_subclass, fuller_hint
 
 
 def check_scale_layer(layer_class: Any) -> None:
@@ -52,16 +52,6 @@ def _masked_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (x * weights).sum(axis=1) / weights.sum(axis=1)
 
 
-def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)``; an error in the learner's code becomes an ExerciseError that names the call."""
-    try:
-        return fn(*args, **kwargs)
-    except ExerciseError:
-        raise
-    except Exception as err:  # the learner's code may raise anything; say where
-        raise ExerciseError(f"Not yet: {what} raised {type(err).__name__}: {err}") from err
-
-
 @fuller_hint("cast the mask to the inputs' dtype and give it a features axis, so that it broadcasts over "
              "(batch, steps, features); sum inputs times it over the steps axis and divide by its own sum over "
              "that axis; call self.add_loss in call() on a scalar made from the output; compute_output_shape "
@@ -80,8 +70,8 @@ def check_masked_mean(layer_class: Any) -> None:
     hint = "MaskedMean(rate) returns the mean over the steps where mask is True"
     check_subclass(layer_class, keras.layers.Layer, hint)
     x, zero_padded, mask = _masked_problem()
-    layer = _call(f"{layer_class.__name__}(rate={RATE})", layer_class, rate=RATE)
-    out = np.asarray(_call("the layer called with mask=", layer, x, mask=mask), dtype="float64")
+    layer = call_learner(f"{layer_class.__name__}(rate={RATE})", layer_class, rate=RATE)
+    out = np.asarray(call_learner("the layer called with mask=", layer, x, mask=mask), dtype="float64")
     want = _masked_mean(x, mask)
     check(out.shape == want.shape, f"{hint}: (3, {STEPS}, {FEATURES}) inputs give (3, {FEATURES}) "
           f"outputs, one mean per sequence and feature (got {out.shape})")
@@ -104,35 +94,35 @@ def check_masked_mean(layer_class: Any) -> None:
           f"the added loss is rate * mean(square(outputs)) = {expected_loss:.6f} here "
           f"(got {float(np.asarray(losses[0])):.6f})")
 
-    plain = np.asarray(_call("the layer called without a mask", layer, x), dtype="float64")
+    plain = np.asarray(call_learner("the layer called without a mask", layer, x), dtype="float64")
     check(np.allclose(plain, x.mean(axis=1), rtol=1e-5, atol=1e-5),
           "without a mask (mask=None) the output is the mean over all steps")
     check(len(layer.losses) == 1, f"each call adds one loss, and Keras empties layer.losses at each new outer call: "
           f"add it in call(), once (layer.losses holds {len(layer.losses)} after a second call)")
 
-    shape = _call("compute_output_shape((None, 7, 5))", layer.compute_output_shape, (None, 7, 5))
+    shape = call_learner("compute_output_shape((None, 7, 5))", layer.compute_output_shape, (None, 7, 5))
     check(shape is not None and tuple(shape) == (None, 5),
           f"compute_output_shape(input_shape) returns (batch, features): (None, 7, 5) -> (None, 5) "
           f"(got {shape})")
-    passed_on = _call("compute_mask(inputs, mask)", layer.compute_mask, x, mask)
+    passed_on = call_learner("compute_mask(inputs, mask)", layer.compute_mask, x, mask)
     check(layer.supports_masking and passed_on is None,
           "the output has no steps axis, so no mask may pass on: define compute_mask(self, inputs, "
           "mask=None) returning None (it also tells Keras the layer supports masking)")
 
-    clone = _call(f"{layer_class.__name__}.from_config(layer.get_config())", layer_class.from_config,
+    clone = call_learner(f"{layer_class.__name__}.from_config(layer.get_config())", layer_class.from_config,
                   layer.get_config())
-    _call("the rebuilt layer", clone, x, mask=mask)
+    call_learner("the rebuilt layer", clone, x, mask=mask)
     check(len(clone.losses) == 1 and np.isclose(float(np.asarray(clone.losses[0])), expected_loss, rtol=1e-4),
           "get_config() must return rate too, so from_config rebuilds a layer with the same rate")
 
     inputs = keras.Input(shape=(None, FEATURES))
-    pooled = _call("the layer on keras.Input((None, 4)) behind Masking", layer_class(rate=RATE),
+    pooled = call_learner("the layer on keras.Input((None, 4)) behind Masking", layer_class(rate=RATE),
                    keras.layers.Masking(mask_value=0.0)(inputs))
     check(tuple(pooled.shape) == (None, FEATURES),
           f"on a symbolic (None, None, {FEATURES}) input the output shape is (None, {FEATURES}) "
           f"(got {tuple(pooled.shape)})")
     model = keras.Model(inputs, pooled)
-    through = np.asarray(_call("the functional model with Masking", model, zero_padded), dtype="float64")
+    through = np.asarray(call_learner("the functional model with Masking", model, zero_padded), dtype="float64")
     check(np.allclose(through, want, rtol=1e-5, atol=1e-5),
           "behind keras.layers.Masking the mask arrives as call(..., mask=...) by itself; the output must be "
           "the same masked mean")
@@ -221,7 +211,7 @@ def check_clipped_train_step(model_class: Any) -> None:
     inputs = keras.Input(shape=(3,))
     hidden = keras.layers.ActivityRegularization(l2=ACTIVITY_L2)(keras.layers.Dense(5, activation="tanh")(inputs))
     outputs = keras.layers.Dense(1)(hidden)
-    model = _call(f"{model_class.__name__}(inputs, outputs, clip_norm={clip_norm:.3f})", model_class,
+    model = call_learner(f"{model_class.__name__}(inputs, outputs, clip_norm={clip_norm:.3f})", model_class,
                   inputs, outputs, clip_norm=clip_norm)
     check(getattr(model, "clip_norm", None) == clip_norm,
           f"__init__ stores its clip_norm argument as self.clip_norm (got {getattr(model, 'clip_norm', None)})")

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.checks import ExerciseError, _missing, check, check_answer, fuller_hint
+from helpers.checks import ExerciseError, _missing, call_learner, check, check_answer, fuller_hint
 from helpers.distributed import tf_config
 
 FEATURES, CLASSES = 8, 3
@@ -72,17 +72,6 @@ def _per_example_loss(y: Any, logits: Any) -> Any:
     return keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
 
 
-def _call(fn: Callable, *args: Any) -> Any:
-    """Call the learner's function; its own error becomes an ExerciseError that names it."""
-    try:
-        return fn(*args)
-    except ExerciseError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any error of the learner's code is reported, not raised
-        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
-        raise ExerciseError(f"Not yet: {fn.__name__} raised {type(err).__name__}: {first}") from None
-
-
 def _replica_rows(calls: list, replicas: int) -> list:
     """The batch sizes the model saw inside strategy.run with ``replicas`` replicas."""
     return [rows for n, rows in calls if n == replicas]
@@ -97,10 +86,10 @@ def _check_dataset_fn(make_dataset_fn: Callable) -> None:
     y = np.arange(26, dtype="int32")  # y names the row
 
     def batches(pipelines: int, index: int, replicas: int, global_batch: int) -> list[list[int]]:
-        dataset_fn = _call(make_dataset_fn, x, y, global_batch)
+        dataset_fn = call_learner(make_dataset_fn.__name__, make_dataset_fn, x, y, global_batch)
         check(callable(dataset_fn), "make_dataset_fn(x, y, global_batch) must return a function of input_context")
         context = tf.distribute.InputContext(pipelines, index, replicas)
-        dataset = _call(dataset_fn, context)
+        dataset = call_learner(dataset_fn.__name__, dataset_fn, context)
         check(isinstance(dataset, tf.data.Dataset), f"dataset_fn must return a tf.data.Dataset "
               f"(got {type(dataset).__name__})")
         found = []
@@ -171,8 +160,8 @@ def check_distributed_sgd(make_dataset_fn: Any, distributed_sgd: Any, strategy: 
     global_batch = per_replica * replicas
     weights, x, y = tiny_problem(seed, steps * global_batch + 5)  # a few rows left over: not trained on
     calls: list = []
-    out = _call(distributed_sgd, strategy, lambda: make_tiny_model(calls), [w.copy() for w in weights], x, y,
-                per_replica, steps, learning_rate)
+    out = call_learner(distributed_sgd.__name__, distributed_sgd, strategy, lambda: make_tiny_model(calls),
+                       [w.copy() for w in weights], x, y, per_replica, steps, learning_rate)
     check(isinstance(out, tuple | list) and len(out) == 2, "return (model.get_weights(), losses)")
     got_weights, got_losses = out
     seen = _replica_rows(calls, replicas)
@@ -259,7 +248,7 @@ def check_distributed_evaluate(distributed_evaluate: Any, strategy: Any, seed: i
     with strategy.scope():
         model = make_tiny_model(calls)
         model.set_weights(weights)
-    out = _call(distributed_evaluate, strategy, model, x, y, per_replica)
+    out = call_learner(distributed_evaluate.__name__, distributed_evaluate, strategy, model, x, y, per_replica)
     check(isinstance(out, tuple | list) and len(out) == 2, "return (loss, accuracy), two floats")
     try:
         loss, accuracy = (float(np.asarray(v)) for v in out)

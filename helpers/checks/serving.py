@@ -20,7 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from helpers.checks import ExerciseError, check, check_callable, check_subclass, fuller_hint
+from helpers.checks import (
+    ExerciseError,
+    check,
+    check_callable,
+    check_subclass,
+    error_line,
+    essential_line,
+    fuller_hint,
+)
 from helpers.serving import client as sc
 from helpers.serving.client import rest_url
 
@@ -200,26 +208,12 @@ def _fail(hint: str) -> ExerciseError:
     return ExerciseError(f"Not yet. Hint: {hint}")
 
 
-NOISE = ("Graph execution error", "Detected at node", "<stack traces", "[[", "File ", "Traceback")
-
-
-def _essential(text: str) -> str:
-    """The first line of an error text that says what went wrong (TensorFlow's node and stack lines skipped)."""
-    lines = [line.strip() for line in text.strip().splitlines()]
-    useful = [line for line in lines if line and not any(noise in line for noise in NOISE)]
-    return (useful or lines or [""])[0][:240]
-
-
-def _first_line(err: BaseException) -> str:
-    return f"{type(err).__name__}: {_essential(getattr(err, 'message', None) or str(err))}"
-
-
 def _server_said(response: Any) -> str:
     """The ``error`` of a TF Serving JSON error reply, essential line only."""
     if response is None:
         return "nothing"
     try:
-        return repr(_essential(json.loads(response.text)["error"]))
+        return repr(essential_line(json.loads(response.text)["error"]))
     except (ValueError, KeyError, TypeError):
         return repr(response.text.strip()[:240])
 
@@ -252,7 +246,7 @@ def check_csv_scorer(lab: ServingLab, scorer_class: Any, export_scorer: Any) -> 
     try:
         scorer = scorer_class(lab.iris_model, lab.iris_mean, lab.iris_std)
     except Exception as err:
-        raise _fail(f"IrisCsvScorer(model, mean, std) raised {_first_line(err)}") from None
+        raise _fail(f"IrisCsvScorer(model, mean, std) raised {error_line(err)}") from None
     spec = getattr(getattr(scorer, "serve", None), "input_signature", None)
     check(spec is not None and len(spec) == 1,
           "decorate serve with @tf.function(input_signature=[...]) holding one tf.TensorSpec: a signature the "
@@ -265,7 +259,7 @@ def check_csv_scorer(lab: ServingLab, scorer_class: Any, export_scorer: Any) -> 
     try:
         got = scorer.serve(tf.constant([lab.csv_lines[i] for i in complete]))
     except Exception as err:
-        raise _fail(f"serve raised {_first_line(err)} on complete lines such as {lab.csv_lines[0]!r}") from None
+        raise _fail(f"serve raised {error_line(err)} on complete lines such as {lab.csv_lines[0]!r}") from None
     probs = _probabilities(got, len(complete), "serve")
     check(np.allclose(probs, expected[complete], rtol=1e-5, atol=1e-6),
           "on complete lines serve differs from the model on (x - mean) / std: parse all 4 fields as float32, "
@@ -274,7 +268,7 @@ def check_csv_scorer(lab: ServingLab, scorer_class: Any, export_scorer: Any) -> 
     try:
         got = scorer.serve(tf.constant(lab.csv_lines))
     except Exception as err:
-        raise _fail(f"serve raised {_first_line(err)} on lines with an empty field ({missing}): an empty field "
+        raise _fail(f"serve raised {error_line(err)} on lines with an empty field ({missing}): an empty field "
                     "must become that feature's training mean (record_defaults of tf.io.decode_csv)") from None
     probs = _probabilities(got, len(lab.csv_lines), "serve")
     check(np.allclose(probs, expected, rtol=1e-5, atol=1e-6),
@@ -287,7 +281,7 @@ def check_csv_scorer(lab: ServingLab, scorer_class: Any, export_scorer: Any) -> 
     try:
         path = export_scorer(scorer, str(base), CSV_VERSION)
     except Exception as err:
-        raise _fail(f"export_scorer(scorer, {str(base)!r}, {CSV_VERSION}) raised {_first_line(err)}") from None
+        raise _fail(f"export_scorer(scorer, {str(base)!r}, {CSV_VERSION}) raised {error_line(err)}") from None
     folder = base / str(CSV_VERSION)
     check((folder / "saved_model.pb").is_file(),
           f"export_scorer(scorer, base_path, {CSV_VERSION}) must write the SavedModel into <base_path>/"
@@ -342,11 +336,11 @@ def check_png_client(lab: ServingLab, predict_pngs: Any) -> None:
     try:
         got = predict_pngs(lab.rest, PNG_MODEL, images)
     except requests.HTTPError as err:
-        raise _fail(f"predict_pngs raised {_first_line(err)}; the server said {_server_said(err.response)}. "
+        raise _fail(f"predict_pngs raised {error_line(err)}; the server said {_server_said(err.response)}. "
                     "Binary data goes as "
                     "{'b64': <base64 text of the PNG bytes>}, one per image, under 'instances'") from None
     except Exception as err:
-        raise _fail(f"predict_pngs raised {_first_line(err)}. Encode each [8, 8] uint8 image as PNG, send "
+        raise _fail(f"predict_pngs raised {error_line(err)}. Encode each [8, 8] uint8 image as PNG, send "
                     "{'b64': <base64 text>} per image and read 'predictions'") from None
     sent = lab.request_count(PNG_MODEL) - before
     check(isinstance(got, tuple) and len(got) == 2,
