@@ -32,12 +32,17 @@ _RIGHT = {
 }
 
 
+def _filled(template: str, right: dict[str, str], **changes: str) -> str:
+    """``template`` with each placeholder (``right``'s keys) filled with its right code, or with the mistake
+    ``changes`` gives for it."""
+    for key, code in right.items():
+        template = template.replace(key, changes.get(key, code))
+    return template
+
+
 def _masked_mean(**changes: str) -> str:
     """The exercise 2 solution with some of its parts (``_RIGHT``'s keys) replaced by a mistake."""
-    code = _MASKED_MEAN
-    for key, right in _RIGHT.items():
-        code = code.replace(key, changes.get(key, right))
-    return code
+    return _filled(_MASKED_MEAN, _RIGHT, **changes)
 
 
 _CLIPPED = '''
@@ -70,10 +75,7 @@ _RIGHT_STEP = {
 
 def _clipped(**changes: str) -> str:
     """The exercise 3 solution with some of its parts (``_RIGHT_STEP``'s keys) replaced by a mistake."""
-    code = _CLIPPED
-    for key, right in _RIGHT_STEP.items():
-        code = code.replace(key, changes.get(key, right))
-    return code
+    return _filled(_CLIPPED, _RIGHT_STEP, **changes)
 
 
 WRONG: dict[str, list[Wrong]] = {

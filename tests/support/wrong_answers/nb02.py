@@ -1,6 +1,6 @@
 """Typical wrong answers of notebook 02's exercises (distributed training); see the package docstring."""
 
-from tests.support.wrong_answers.wrong import Wrong
+from tests.support.wrong_answers.wrong import Wrong, variant
 
 _DATASET_FN = '''
 def make_dataset_fn(x, y, global_batch):
@@ -118,12 +118,6 @@ def distributed_evaluate(strategy, model, x, y, per_replica_batch):
 '''
 
 
-def _variant(text: str, old: str, new: str) -> str:
-    """``text`` with ``old`` replaced by ``new`` (which must be there: a template edit must not go unnoticed)."""
-    assert old in text, old
-    return text.replace(old, new)
-
-
 WRONG: dict[str, list[Wrong]] = {
     "02_ex1": [Wrong('''
 third_worker_config = {
@@ -132,22 +126,22 @@ third_worker_config = {
 }
 ''', r"the third index \(got .*'index': 3", why="counted from 1")],
     "02_ex2": [
-        Wrong(_variant(_DATASET_FN, "ds.batch(per_replica,", "ds.batch(global_batch,") + _SGD,
+        Wrong(variant(_DATASET_FN, ("ds.batch(per_replica,", "ds.batch(global_batch,")) + _SGD,
               r"the batches have \[8\] rows; each must have the per-replica batch, 4",
               why="each replica batched with the global batch"),
-        Wrong(_variant(_DATASET_FN, "        ds = ds.shard(input_context.num_input_pipelines, "
-                       "input_context.input_pipeline_id)\n", "") + _SGD,
+        Wrong(variant(_DATASET_FN, ("        ds = ds.shard(input_context.num_input_pipelines, "
+                                   "input_context.input_pipeline_id)\n", "")) + _SGD,
               r"input pipelines 0 and 1 both read the rows .*shard by input_context\.input_pipeline_id",
               why="no sharding: every worker would read the same rows"),
-        Wrong(_variant(_DATASET_FN, "ds.batch(per_replica, drop_remainder=True)", "ds.batch(per_replica)") + _SGD,
+        Wrong(variant(_DATASET_FN, ("ds.batch(per_replica, drop_remainder=True)", "ds.batch(per_replica)")) + _SGD,
               r"the last batch has 2 rows: drop the short remainder", why="the short last batch kept in training"),
-        Wrong(_DATASET_FN + _variant(_SGD, "tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)",
-                                     "tf.reduce_mean(per_example)"),
+        Wrong(_DATASET_FN + variant(_SGD, ("tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)",
+                                    "tf.reduce_mean(per_example)")),
               r"times the one-device mean .*each replica averaged its own slice.*compute_average_loss",
               why="each replica's mean over its own slice, summed over the replicas"),
     ],
     "02_ex3": [
-        Wrong(_variant(_EVALUATE, "global_batch))\n", "global_batch), drop_remainder=True)\n"),
+        Wrong(variant(_EVALUATE, ("global_batch))\n", "global_batch), drop_remainder=True)\n")),
               r"the rows of the last, short, global batch are left out", why="the last short batch dropped"),
         Wrong(_STEP_MEANS, r"the average of the per-step losses scaled by the global batch",
               why="the mean of the per-step losses, as in training"),
