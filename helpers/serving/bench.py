@@ -354,7 +354,8 @@ def main(argv=None) -> int:
     for name, figures in (("MLP", mlp_s), ("CNN", cnn_s)):
         print(
             f"{'' if name == 'CNN' else chr(10)}batching on/off at {figures['clients']} gRPC clients ({name}): "
-            f"{figures['on_rps']:.0f} / {figures['off_rps']:.0f} req/s = {figures['batching_speedup']:.2f}x"
+            f"{figures['on_rps']:.0f} / {figures['off_rps']:.0f} req/s, {figures['batching_speedup']:.2f}x "
+            "(median of the paired rounds)"
             + (" (the 2x target is for this compute-bound model)" if name == "CNN" else " (tiny model: overhead-bound)")
         )
     print(
