@@ -168,7 +168,7 @@ class LiveFigure:
 
 
 # ------------------------------------------------------------------------------------- driving by hand / checks
-class FakeModel:
+class StopFlagModel:
     """The little a callback touches on ``self.model`` when driven by hand: ``stop_training``."""
 
     def __init__(self):
@@ -180,9 +180,9 @@ def drive(callback: keras.callbacks.Callback, epoch_logs: Sequence[Mapping[str, 
     """Call ``callback``'s train hooks as ``fit`` would, with the given per-epoch logs; no training.
 
     Stops when the callback sets ``model.stop_training``. Returns the number of epochs run. ``model``
-    defaults to a :class:`FakeModel` (enough for callbacks that only read logs and stop training).
+    defaults to a :class:`StopFlagModel` (enough for callbacks that only read logs and stop training).
     """
-    model = model if model is not None else FakeModel()
+    model = model if model is not None else StopFlagModel()
     model.stop_training = False
     callback.set_model(model)
     callback.on_train_begin({})

@@ -21,6 +21,7 @@ from typing import Any
 import nbformat
 
 from helpers.logs import strip_ansi
+from helpers.workbook import cell_error
 
 MAX_TRACEBACK_LINES = 40
 
@@ -64,22 +65,18 @@ def _get(result: Any, name: str, default: Any = None) -> Any:
     return getattr(result, name, default)
 
 
-def _plain(text: str) -> str:
-    return strip_ansi(text)
-
-
 def failing_cell(nb: nbformat.NotebookNode) -> Failure | None:
     """The first code cell with an error output; else the cell papermill marked ``failed``; else None."""
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                lines = _plain("\n".join(output.get("traceback", []))).splitlines()
-                if len(lines) > MAX_TRACEBACK_LINES:
-                    lines = ["..."] + lines[-MAX_TRACEBACK_LINES:]
-                error = f"{output.get('ename', 'Error')}: {_plain(output.get('evalue', ''))}"
-                return Failure(i, cell.get("execution_count"), cell.source, error, "\n".join(lines))
+        output = cell_error(cell)
+        if output is not None:
+            lines = strip_ansi("\n".join(output.get("traceback", []))).splitlines()
+            if len(lines) > MAX_TRACEBACK_LINES:
+                lines = ["..."] + lines[-MAX_TRACEBACK_LINES:]
+            error = f"{output.get('ename', 'Error')}: {strip_ansi(output.get('evalue', ''))}"
+            return Failure(i, cell.get("execution_count"), cell.source, error, "\n".join(lines))
     for i, cell in enumerate(nb.cells):
         if cell.get("metadata", {}).get("papermill", {}).get("status") == "failed":
             return Failure(i, cell.get("execution_count"), cell.source, "failed (no error output)", "")

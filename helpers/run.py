@@ -25,9 +25,8 @@ import yaml
 from helpers import seeds as seed_sweep
 from helpers.logs import strip_ansi
 from helpers.runtime import RECORD_FILE_ENV, WORKDIR_ENV
+from helpers.workbook import NOTEBOOKS, ROOT, code_cells, find_notebooks
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
 PRESETS = ("ci", "classroom", "full")
 
 
@@ -46,17 +45,6 @@ class Result:
     figures: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # "cell N: ErrorName: message" when failed
     output: str = ""  # the executed notebook, relative to the run folder
-
-
-def find_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
-    """The workbook's notebooks (``NN_topic.ipynb``), in order."""
-    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
-
-
-def code_cells(path: Path) -> list[str]:
-    """The sources of a notebook's code cells, in order (read as JSON: no Jupyter import)."""
-    cells = json.loads(Path(path).read_text())["cells"]
-    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
 
 
 def notebook_parameters(path: Path) -> dict[str, dict[str, Any]]:

@@ -2,20 +2,18 @@
 
 import json
 
-import pytest
-
-import helpers
-
-helpers.setup(seed=0)  # quiet logs before TensorFlow is imported below
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest
 import tensorflow as tf  # noqa: E402
 
 from helpers import callbacks as cb  # noqa: E402
 from helpers import logs  # noqa: E402
 from helpers.checks import ExerciseError  # noqa: E402
 from helpers.checks import callbacks as exercise  # noqa: E402
+from tests.support import tensorflow_session  # noqa: F401 (4 logical CPUs and quiet logs before TensorFlow)
+
+pytestmark = pytest.mark.usefixtures("tf_runtime")  # TensorFlow in-process: 4 logical CPUs
 
 
 def _tiny_model():

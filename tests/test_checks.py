@@ -7,6 +7,8 @@ import pytest
 from helpers import checks
 from helpers.checks import custom_layers
 
+pytestmark = pytest.mark.usefixtures("tf_runtime")  # TensorFlow in-process: 4 logical CPUs
+
 
 def test_generic_checks():
     checks.check_answer(4, 4, "two and two")

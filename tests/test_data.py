@@ -5,6 +5,8 @@ import pytest
 
 from helpers import data
 
+pytestmark = pytest.mark.usefixtures("tf_runtime")  # TensorFlow in-process: 4 logical CPUs
+
 
 def test_digits_split_is_reproducible_and_scaled():
     a, b = data.load_digits(seed=1), data.load_digits(seed=1)

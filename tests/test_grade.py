@@ -1,41 +1,30 @@
-"""Grading with nbgrader (helpers.grading) and the three-way test of every exercise check.
-
-Fast: the nbgrader format of every notebook, hints that are not answers, the report files, the second hint.
-Notebook-marked: every check passes on its solution, fails on the blank answer and fails on each typical
-wrong answer of tests/support/wrong_answers.py with its message (one kernel per notebook, shared with
-tests/test_student.py); nbgrader's generate_assignment; and one grading run (nbgrader's autograde) over
-synthetic submissions of every notebook: the solution, the blank student copy, one typical wrong answer, plus
-a hanging, a raising, an unreadable submission and one with a deleted check cell.
+"""Grading with nbgrader (helpers.grading): the nbgrader format of every notebook, hints that are not answers,
+the report files, the second hint; nbgrader's generate_assignment; and two grading runs through nbgrader's
+autograde: a tiny notebook's class (the solution, a blank copy, a wrong answer, a hanging, a raising, an
+unreadable submission and one with a deleted check cell), and every workbook notebook's own solutions, which
+must score full marks. Whether each check is right (passes on its solution, fails on blank and wrong answers)
+is the notebook tier's three-way test (tests/test_notebooks.py).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers import checks, student
+from helpers import checks, student, workbook
 from helpers.grading import cells, course, grade, report
-from tests.support import exercise_runs
-from tests.support.wrong_answers import WRONG
+from tests.support.notebooks import copy_of, tiny_notebook, with_answer
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-
-
-def _exercises(path: Path) -> list[tuple[str, student.Exercise]]:
-    nb = nbformat.read(path, as_version=4)
-    start = cells._exercises_start(nb, path.name)
-    found = [e for e in student.exercises(nb, path.name) if e.solution > start]
-    return [(f"{path.name[:2]}_ex{k}", e) for k, e in enumerate(found, start=1)]
-
-
-EXERCISES = [(path, k, grade_id) for path in NOTEBOOKS for k, (grade_id, _) in enumerate(_exercises(path), 1)]
+NOTEBOOKS = workbook.find_notebooks()
 notebooks = pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+
+
+def _exercises(path: Path) -> list[tuple[str, workbook.Exercise]]:
+    found = workbook.graded_exercises(nbformat.read(path, as_version=4), path.name)
+    return [(f"{path.name[:2]}_ex{k}", e) for k, e in enumerate(found, start=1)]
 
 
 # ---- the format ---------------------------------------------------------------------------------------
@@ -53,25 +42,20 @@ def test_first_hint_is_not_the_answer(path):
     nb = nbformat.read(path, as_version=4)
     for grade_id, e in _exercises(path):
         hint = e.hint.replace(" ", "")
-        _, answer, _ = cells.split_solution(nb.cells[e.solution].source)
+        _, answer, _ = workbook.split_solution(nb.cells[e.solution].source)
         for line in answer.splitlines():
             code = line.strip().replace(" ", "")
             if len(code) >= 12 and not code.startswith("#"):
                 assert code not in hint, f"{grade_id}: the hint gives away the line {line.strip()!r}"
 
 
-def test_every_exercise_has_a_typical_wrong_answer():
-    assert sorted(WRONG) == sorted(grade_id for _, _, grade_id in EXERCISES)
-    assert all(WRONG[g] for g in WRONG)
-
-
 def tiny() -> nbformat.NotebookNode:
-    return new_notebook(cells=[
-        new_code_cell("import helpers  # helpers.setup(", metadata={}),
-        new_markdown_cell("## Exercises\n\n### Exercise 1: two"),
-        new_code_cell("# Hint: a number\nx = 2", metadata={"tags": ["solution"]}),
-        new_code_cell("assert x == 2"),
-        new_markdown_cell("## Summary"),
+    return nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import helpers  # helpers.setup(", metadata={}),
+        nbformat.v4.new_markdown_cell("## Exercises\n\n### Exercise 1: two"),
+        nbformat.v4.new_code_cell("# Hint: a number\nx = 2", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_code_cell("assert x == 2"),
+        nbformat.v4.new_markdown_cell("## Summary"),
     ])
 
 
@@ -84,7 +68,7 @@ def test_mark_gives_the_format_and_is_idempotent():
                                                 "grade_id": "09_ex1_check", "schema_version": 3}
     assert cells.problems(nb, "09_tiny.ipynb") == []
     assert cells.mark(nbformat.from_dict(json.loads(json.dumps(nb))), "09_tiny.ipynb").cells == nb.cells
-    assert cells.replace_answer(nb.cells[2].source, "x = 5\n") == \
+    assert workbook.replace_answer(nb.cells[2].source, "x = 5\n") == \
         "# Hint: a number\n### BEGIN SOLUTION\nx = 5\n### END SOLUTION"
     stub = student.stub_source(nb.cells[2], "Exercise 1: two")
     assert stub == "# Hint: a number\nraise NotImplementedError('Exercise 1: two: a number')\n"
@@ -125,29 +109,11 @@ def test_find_submissions(tmp_path):
     assert len(warnings) == 1 and "notes.ipynb" in warnings[0]
 
 
-# ---- every check, three ways (one kernel per notebook) ------------------------------------------------
-
-@pytest.mark.notebook
-@pytest.mark.parametrize("path, k, grade_id", EXERCISES, ids=[g for _, _, g in EXERCISES])
-def test_check_passes_on_solution_fails_on_blank_and_wrong(path, k, grade_id):
-    run = exercise_runs.run(path)
-    e = run.exercises[k - 1]
-    assert run.cells.get(e.solution) is None and run.cells.get(e.check) is None, \
-        f"{grade_id}: the solution or its check failed: {run.cells.get(e.solution) or run.cells.get(e.check)}"
-    assert run.blank_checks.get(e.solution), f"{grade_id}: the check passes on the blank answer"
-    for j, wrong in enumerate(WRONG[grade_id]):
-        got = run.wrong_checks.get((k, j))
-        assert got, f"{grade_id}: the check passes on the wrong answer ({wrong.why})"
-        ename, evalue = got
-        assert ename == wrong.error and re.search(wrong.message, evalue, re.S), \
-            f"{grade_id} ({wrong.why}): expected {wrong.error} matching {wrong.message!r}, got {ename}: {evalue}"
-
-
 # ---- nbgrader ------------------------------------------------------------------------------------------
 
-@pytest.mark.notebook
+@pytest.mark.slow
 def test_generate_assignment_releases_without_solutions(tmp_path):
-    path = ROOT / "notebooks" / "05_custom_callbacks.ipynb"
+    path = workbook.NOTEBOOKS / "05_custom_callbacks.ipynb"
     written = course.release([path], tmp_path)
     target = tmp_path / "05_custom_callbacks" / "05_custom_callbacks.ipynb"
     assert written == {target: len(_exercises(path))}
@@ -155,7 +121,7 @@ def test_generate_assignment_releases_without_solutions(tmp_path):
     for grade_id, e in _exercises(path):
         cell = released.cells[e.solution]
         assert cell.source.startswith("# Hint: ") and "raise NotImplementedError()" in cell.source
-        assert cells.split_solution(source.cells[e.solution].source)[1] not in cell.source
+        assert workbook.split_solution(source.cells[e.solution].source)[1] not in cell.source
         assert released.cells[e.check].metadata["editable"] is False, grade_id
 
 
@@ -164,58 +130,59 @@ def _write(nb, folder: Path, student_id: str, name: str) -> None:
     nbformat.write(nb, folder / student_id / name)
 
 
-def _with_answer(nb, e: student.Exercise, answer: str):
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    nb.cells[e.solution].source = cells.replace_answer(nb.cells[e.solution].source, answer)
-    return nb
+@pytest.mark.slow
+def test_grading_a_class_of_a_tiny_notebook(tmp_path):
+    name = "09_tiny.ipynb"
+    source = cells.mark(tiny_notebook(), name)
+    student.strip_outputs(source)
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(source, tmp_path / "notebooks" / name)
+    (ex1, e1), (ex2, e2), (ex3, e3) = [(f"09_ex{k}", e) for k, e in
+                                       enumerate(workbook.graded_exercises(source, name), 1)]
+    subs = tmp_path / "class"
+    _write(source, subs, "solution", name)
+    _write(student.make_student(source, name), subs, "blank", name)
+    _write(with_answer(source, e2.solution, "def inc(x):\n    return x + 2"), subs, "wrong", name)
+    _write(with_answer(source, e1.solution, "import time\nwhile True:\n    time.sleep(1)"), subs, "hangs", name)
+    _write(with_answer(source, e2.solution, "raise RuntimeError('my bug')"), subs, "raises", name)
+    deleted = copy_of(source)
+    del deleted.cells[e1.check]
+    _write(deleted, subs, "deleted", name)
+    (subs / "unreadable").mkdir()
+    (subs / "unreadable" / name).write_text("{not json")
+    noisy = "import sys\ndef inc(x):\n    print('a warning', file=sys.stderr)\n    return x + 1"
+    _write(with_answer(source, e2.solution, noisy), subs, "noisy", name)  # right, but the check writes to stderr
+    expected = {  # points of exercises 1, 2, 3 (exercise 3's check cannot fail: blank scores there)
+        "solution": (1, 1, 1), "blank": (0, 0, 1), "wrong": (1, 0, 1), "hangs": (0, 1, 1), "raises": (1, 0, 1),
+        "deleted": (0, 1, 1), "unreadable": (0, 0, 0), "noisy": (1, 0, 1),
+    }
+
+    said: list[str] = []
+    rows = grade.grade(subs, tmp_path / "notebooks", timeout=120, cell_timeout=5, jobs=2, say=said.append)
+    got = {(r.student, r.exercise): r for r in rows}
+    points = {who: tuple(got[(who, ex)].points for ex in (ex1, ex2, ex3)) for who in expected}
+    assert points == expected
+    assert all(r.max_points == 1 for r in rows) and len(rows) == 3 * len(expected)
+    assert got[("hangs", ex1)].message.startswith("the answer cell timed out: the cell ran past its time")
+    assert "RuntimeError: my bug" in got[("raises", ex2)].message
+    assert "ExerciseError" in got[("wrong", ex2)].message
+    assert got[("deleted", ex1)].message == "the check cell was deleted from the submission"
+    assert "could not be graded" in got[("unreadable", ex1)].message
+    assert "NotImplementedError" in got[("blank", ex1)].message
+    assert got[("noisy", ex2)].message.startswith("the check cell wrote to stderr") and "a warning" in \
+        got[("noisy", ex2)].message
+    assert all(r.message for r in rows if r.points < r.max_points), "every zero comes with its reason"
+    assert report.read_csv(subs / "grades.csv") == rows
+    page = (subs / "grades.html").read_text()
+    assert page.count("<tr><th>") == 1 + len(expected) and "my bug" in page
 
 
 @pytest.mark.notebook
-def test_grading_a_class(tmp_path):
+def test_every_notebooks_own_solutions_score_full_marks(tmp_path):
     subs = tmp_path / "class"
-    expected: dict[tuple[str, str], float] = {}  # (student, exercise) -> points; max is 1 a check here
     for path in NOTEBOOKS:
-        nb = nbformat.read(path, as_version=4)
-        found = _exercises(path)
-        _write(nb, subs, "solution", path.name)
-        _write(student.make_student(nb, path.name), subs, "blank", path.name)
-        wrong_id, wrong_ex = found[-1]
-        _write(_with_answer(nb, wrong_ex, WRONG[wrong_id][0].answer), subs, "wrong", path.name)
-        for grade_id, _ in found:
-            expected[("solution", grade_id)] = 1
-            expected[("blank", grade_id)] = 0
-            expected[("wrong", grade_id)] = 0 if grade_id == wrong_id else 1
-    path = ROOT / "notebooks" / "05_custom_callbacks.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    (ex1, e1), (ex2, e2), *others = _exercises(path)
-    _write(_with_answer(nb, e1, "import time\nwhile True:\n    time.sleep(1)"), subs, "hangs", path.name)
-    _write(_with_answer(nb, e2, "raise RuntimeError('my bug')"), subs, "raises", path.name)
-    deleted = nbformat.from_dict(json.loads(json.dumps(nb)))
-    del deleted.cells[e1.check]
-    _write(deleted, subs, "deleted", path.name)
-    (subs / "unreadable").mkdir()
-    (subs / "unreadable" / path.name).write_text("{not json")
-    expected.update({("hangs", ex1): 0, ("hangs", ex2): 1, ("raises", ex1): 1, ("raises", ex2): 0,
-                     ("deleted", ex1): 0, ("deleted", ex2): 1, ("unreadable", ex1): 0, ("unreadable", ex2): 0})
-    for grade_id, _ in others:  # the other exercises of those submissions are the solution's
-        expected.update({("hangs", grade_id): 1, ("raises", grade_id): 1, ("deleted", grade_id): 1,
-                         ("unreadable", grade_id): 0})
-
-    said: list[str] = []
-    # 60 s a cell: the hanging cell costs that much; shorter limits cut real checks when the 2 cores are busy
-    rows = grade.grade(subs, timeout=300, cell_timeout=60, jobs=2, say=said.append)
-    got = {(r.student, r.exercise): r for r in rows}
-    wrong = {k: (got[k].points, got[k].message) for k in expected if k in got and got[k].points != expected[k]}
-    assert not wrong, f"points differ from the expected ones: {wrong}"
-    assert set(got) == set(expected)
-    assert all(r.max_points == 1 for r in rows)
-    assert got[("hangs", ex1)].message.startswith("the answer cell timed out: the cell ran past its time")
-    assert "RuntimeError: my bug" in got[("raises", ex2)].message
-    assert got[("deleted", ex1)].message == "the check cell was deleted from the submission"
-    assert "could not be graded" in got[("unreadable", ex1)].message
-    assert "NotImplementedError" in got[("blank", "05_ex1")].message
-    last_05 = others[-1][0] if others else ex2  # the "wrong" submission errs in the last exercise
-    assert re.search(WRONG[last_05][0].message, got[("wrong", last_05)].message), got[("wrong", last_05)].message
-    assert report.read_csv(subs / "grades.csv") == rows
-    page = (subs / "grades.html").read_text()
-    assert page.count("<tr><th>") == 1 + 7 and "my bug" in page  # the header row and 7 students
+        _write(nbformat.read(path, as_version=4), subs, "instructor", path.name)
+    rows = grade.grade(subs, timeout=300, cell_timeout=120, jobs=2, say=lambda _: None)
+    lost = {r.exercise: (r.points, r.max_points, r.message) for r in rows if r.points != r.max_points}
+    assert not lost, f"the instructor's own solutions lost points: {lost}"
+    assert sorted(r.exercise for r in rows) == sorted(g for p in NOTEBOOKS for g, _ in _exercises(p))

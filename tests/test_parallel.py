@@ -9,6 +9,8 @@ import pytest
 from helpers import parallel
 from helpers.parallel import Task
 
+pytestmark = pytest.mark.usefixtures("tf_runtime")  # TensorFlow in-process: 4 logical CPUs
+
 tf = parallel.tf
 dtensor = parallel.dtensor
 

@@ -4,7 +4,7 @@ import ast
 
 import pytest
 
-from helpers import params, run
+from helpers import params, run, workbook
 
 
 @pytest.mark.parametrize(
@@ -59,12 +59,12 @@ def test_check_helpers():
     assert params.check_int("n", 5, 1, 5) == 5
 
 
-@pytest.mark.parametrize("notebook", run.find_notebooks(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", workbook.find_notebooks(), ids=lambda p: p.stem)
 def test_every_notebook_parameter_has_a_limit_its_default_meets_and_setup_gets_them_all(notebook):
     number = notebook.name[:2]
     defaults = {name: ast.literal_eval(spec["default"]) for name, spec in run.notebook_parameters(notebook).items()}
     assert params.validate(defaults, number) == defaults
-    setup_cell = next(src for src in run.code_cells(notebook) if "helpers.setup(" in src)
+    setup_cell = next(src for src in workbook.code_cells(notebook) if "helpers.setup(" in src)
     assert f'helpers.setup("{number}"' in setup_cell
     missing = [name for name in defaults if f"{name}={name}" not in setup_cell]
     assert missing == [], f"{notebook.name}: setup() does not validate {missing}"

@@ -23,6 +23,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from helpers import plots, report
 
+pytestmark = pytest.mark.usefixtures("tf_runtime")  # TensorFlow in-process: 4 logical CPUs
+
 CPUS = [f"/job:localhost/replica:0/task:0/device:CPU:{i}" for i in range(8)]
 AB = {"mnist": {"versions": [1, 2], "labels": {"stable": 1, "canary": 2}}}
 

@@ -8,10 +8,10 @@ import nbformat
 import pytest
 import yaml
 
-from helpers import run
+from helpers import run, workbook
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = run.find_notebooks()
+NOTEBOOKS = workbook.find_notebooks()
 
 
 def _requirements():

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from helpers import run, seeds
+from helpers import run, seeds, workbook
 
 
 @pytest.mark.parametrize("spec, expected", [
@@ -183,7 +183,7 @@ def _notebook_names(stem):
     import ast
 
     names = {}
-    for source in run.code_cells(run.NOTEBOOKS / f"{stem}.ipynb"):
+    for source in workbook.code_cells(workbook.NOTEBOOKS / f"{stem}.ipynb"):
         try:
             tree = ast.parse(source)
         except SyntaxError:
@@ -226,7 +226,7 @@ def test_swept_notebooks_have_ten_seeds_and_no_failures(committed, stem):
 
 @pytest.mark.parametrize("stem, figure, op, limit, assert_text", FLOORS, ids=[f"{r[0][:2]}-{r[1]}" for r in FLOORS])
 def test_each_floor_sits_below_the_worst_seed(committed, stem, figure, op, limit, assert_text):
-    sources = "\n".join(run.code_cells(run.NOTEBOOKS / f"{stem}.ipynb"))
+    sources = "\n".join(workbook.code_cells(workbook.NOTEBOOKS / f"{stem}.ipynb"))
     assert assert_text in sources, f"{stem} no longer asserts {assert_text!r}: update FLOORS"
     value = eval(limit, {}, _notebook_names(stem))  # noqa: S307 (our own expressions, names from the notebook)
     stats = committed[stem]["figures"][figure]

@@ -33,7 +33,7 @@ def check_third_worker_config(answer: Any) -> None:
 # ---- the tiny problem of exercises 2 and 3 ------------------------------------------------------------
 
 
-class ReplicaProbe(keras.layers.Layer):
+class ReplicaRecorder(keras.layers.Layer):
     """An identity layer that appends ``(replicas, rows)`` to ``calls`` each time it runs (or is traced):
     ``replicas`` is ``num_replicas_in_sync`` when the call runs inside ``strategy.run`` of a strategy, and
     None anywhere else; ``rows`` is the static batch size (None where it is not known when tracing)."""
@@ -52,8 +52,8 @@ class ReplicaProbe(keras.layers.Layer):
 
 def make_tiny_model(calls: list | None = None) -> keras.Model:
     """Exercises 2 and 3's model: ``FEATURES`` (8) inputs -> Dense(16, relu) -> Dense(``CLASSES``) logits,
-    with a :class:`ReplicaProbe` after the input that appends to ``calls`` (when given) what it saw."""
-    return keras.Sequential([keras.Input(shape=(FEATURES,)), ReplicaProbe(calls),
+    with a :class:`ReplicaRecorder` after the input that appends to ``calls`` (when given) what it saw."""
+    return keras.Sequential([keras.Input(shape=(FEATURES,)), ReplicaRecorder(calls),
                              keras.layers.Dense(16, activation="relu"), keras.layers.Dense(CLASSES)])
 
 

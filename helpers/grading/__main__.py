@@ -1,5 +1,6 @@
-"""``python -m helpers.grading assign [--out release]`` (``make assignment``) and ``python -m helpers.grading grade
-DIR`` (``make grade SUBMISSIONS=DIR``); see :mod:`helpers.grading`."""
+"""``python -m helpers.grading assign [--out release]`` (``make assignment``), ``python -m helpers.grading grade
+DIR`` (``make grade SUBMISSIONS=DIR``) and ``python -m helpers.grading format NOTEBOOK...`` (gives a notebook's
+exercises nbgrader's cell metadata, in place); see :mod:`helpers.grading`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,34 @@ import argparse
 import sys
 from pathlib import Path
 
-from helpers.run import NOTEBOOKS, ROOT, find_notebooks
+import nbformat
+
+from helpers.workbook import NOTEBOOKS, ROOT, NotebookFormatError, find_notebooks, graded_exercises
+
+
+def format_notebooks(paths: list[Path]) -> int:
+    """Apply :func:`helpers.grading.cells.mark` to each notebook and write it back; 2 (and nothing written) when
+    one is missing or breaks the exercise format."""
+    from helpers.grading import cells
+
+    marked = {}
+    for path in paths:
+        if not path.is_file():
+            print(f"error: {path} not found", file=sys.stderr)
+            return 2
+        try:
+            marked[path] = cells.mark(nbformat.read(path, as_version=4), path.name)
+            problems = cells.problems(marked[path], path.name)
+        except NotebookFormatError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if problems:
+            print("error: " + "\n".join(problems), file=sys.stderr)
+            return 2
+    for path, nb in marked.items():
+        nbformat.write(nb, path)
+        print(f"{path}: {len(graded_exercises(nb, path.name))} exercise(s) in nbgrader's format")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
     grade.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     grade.add_argument("--full", action="store_true", help="run whole notebooks, not only their exercises")
+    fmt = commands.add_parser("format", help="give each exercise of NOTEBOOK nbgrader's cell metadata (in place)")
+    fmt.add_argument("notebooks", type=Path, nargs="+", metavar="NOTEBOOK")
     args = parser.parse_args(argv)
+    if args.command == "format":
+        return format_notebooks(args.notebooks)
     if args.command == "assign":
         from helpers.grading import course
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -24,32 +23,41 @@ import nbformat
 
 from helpers.grading import cells
 from helpers.grading.course import COURSE_ID, nbgrader_api
+from helpers.logs import strip_ansi
+from helpers.workbook import NotebookFormatError, cell_error, exercise_only, stderr_text
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DELETED = "the check cell was deleted from the submission"
 
 
 def cut(nb: nbformat.NotebookNode, name: str, full: bool) -> nbformat.NotebookNode:
     """The part of a submission that is graded: the exercises-only cut, or all of it when ``full`` or when the
     cut cannot be made (its set-up cell or Exercises heading was removed)."""
-    from helpers import student
-
     if full:
         return nb
     try:
-        return student.exercise_only(nb, name)
-    except student.StudentCopyError:
+        return exercise_only(nb, name)
+    except NotebookFormatError:
         return nb
 
 
 def message_of(cell: nbformat.NotebookNode) -> str:
     """``"ExerciseError: Not yet. Hint: ..."`` from a cell's error output, ``""`` when it has none."""
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            if output.get("ename") == "KeyboardInterrupt":  # nbgrader interrupts a cell that outlives its limit
-                return "timed out: the cell ran past its time limit and was interrupted"
-            return ANSI.sub("", f"{output.get('ename', '')}: {output.get('evalue', '')}").strip()
-    return ""
+    error = cell_error(cell)
+    if error is None:
+        return ""
+    if error.get("ename") == "KeyboardInterrupt":  # nbgrader interrupts a cell that outlives its limit
+        return "timed out: the cell ran past its time limit and was interrupted"
+    return strip_ansi(f"{error.get('ename', '')}: {error.get('evalue', '')}").strip()
+
+
+def stderr_reason(cell: nbformat.NotebookNode) -> str:
+    """Why nbgrader scored a check cell that raised nothing as failed: it wrote to stderr
+    (``nbgrader.utils.determine_grade`` counts any stderr output as a failure); ``""`` when it wrote nothing."""
+    text = strip_ansi(stderr_text(cell)).strip()
+    if not text:
+        return ""
+    first = text.splitlines()[0][:200]
+    return f"the check cell wrote to stderr, which nbgrader scores as a failure: {first}"
 
 
 def _failed(message: str) -> str:
@@ -79,7 +87,7 @@ def autograde(course: Path, student_id: str, submission: Path, cell_timeout: int
             grade_id = cells.nbgrader_of(c).get("grade_id", "")
             if cells.is_check(c):
                 answer = messages.pop(grade_id.replace("_check", "_solution"), "")
-                message = message_of(c)
+                message = message_of(c) or stderr_reason(c)
                 messages[grade_id] = f"the answer cell {_failed(answer)}; then {message}" if answer and message \
                     else message
             elif grade_id.endswith("_solution") and message_of(c):

@@ -1,4 +1,5 @@
-"""The nbgrader format of the exercise cells, applied (:func:`mark`) and checked (:func:`problems`).
+"""The nbgrader metadata of the exercise cells (the format itself: :mod:`helpers.workbook`), applied
+(:func:`mark`, ``python -m helpers.grading format``) and checked (:func:`problems`).
 
 After ``## Exercises`` every exercise is a code cell tagged ``solution`` (the tag stays: helpers.student and
 the tests find exercises by it) that reads::
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 from nbformat import NotebookNode
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+from helpers.workbook import EXERCISES_HEADING, graded_exercises, split_solution, with_markers
+
 SCHEMA_VERSION = 3
 
 
@@ -52,41 +54,11 @@ def points_of(cell: NotebookNode) -> float:
     return float(nbgrader_of(cell).get("points", 0))
 
 
-def split_solution(source: str) -> tuple[str, str, str]:
-    """``(before, answer, after)`` around the markers; ValueError when a marker is missing or out of order."""
-    lines = source.split("\n")
-    starts = [i for i, line in enumerate(lines) if line.strip() == BEGIN]
-    ends = [i for i, line in enumerate(lines) if line.strip() == END]
-    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        raise ValueError(f"needs one {BEGIN!r} line and, after it, one {END!r} line")
-    b, e = starts[0], ends[0]
-    return "\n".join(lines[:b]), "\n".join(lines[b + 1:e]), "\n".join(lines[e + 1:])
-
-
-def replace_answer(source: str, answer: str) -> str:
-    """A solution cell's source with ``answer`` between its markers (the lines around them kept)."""
-    before, _, after = split_solution(source)
-    return "\n".join(part for part in (before, BEGIN, answer.strip("\n"), END, after) if part)
-
-
-def with_markers(source: str) -> str:
-    """A solution cell's source with the markers around everything after its first (hint) line; unchanged
-    when it has them already."""
-    try:
-        split_solution(source)
-        return source
-    except ValueError:
-        pass
-    hint, _, answer = source.lstrip("\n").partition("\n")
-    return f"{hint}\n{BEGIN}\n{answer.strip(chr(10))}\n{END}"
-
-
 def mark(nb: NotebookNode, name: str, points: dict[int, float] | None = None) -> NotebookNode:
     """Give every exercise of ``nb`` (after ``## Exercises``) the nbgrader format, in place; idempotent.
     ``points`` maps an exercise number (1-based) to its points; default: what the check cell has, else 1.
     The ``solution`` tag stays."""
-    start = _exercises_start(nb, name)
-    for k, exercise in enumerate(_exercises_from(nb, name, start), start=1):
+    for k, exercise in enumerate(graded_exercises(nb, name), start=1):
         cell = nb.cells[exercise.solution]
         cell.source = with_markers(cell.source)
         cell.metadata["nbgrader"] = {"solution": True, "grade": False, "locked": False,
@@ -101,31 +73,12 @@ def mark(nb: NotebookNode, name: str, points: dict[int, float] | None = None) ->
     return nb
 
 
-def _exercises_start(nb: NotebookNode, name: str) -> int:
-    from helpers import student
-
-    start = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
-                  and c.source.lstrip().startswith(student.EXERCISES_HEADING)), None)
-    if start is None:
-        raise student.StudentCopyError(f"{name}: no markdown cell starts with {student.EXERCISES_HEADING!r}")
-    return start
-
-
-def _exercises_from(nb: NotebookNode, name: str, start: int):
-    from helpers import student
-
-    return [e for e in student.exercises(nb, name) if e.solution > start]
-
-
 def problems(nb: NotebookNode, name: str) -> list[str]:
     """Everything in ``nb`` that breaks the format above (empty when it is right)."""
-    from helpers import student
-
     found = []
-    start = _exercises_start(nb, name)
-    exercises = _exercises_from(nb, name, start)
+    exercises = graded_exercises(nb, name)
     if not exercises:
-        found.append(f"{name}: no exercise after {student.EXERCISES_HEADING!r}")
+        found.append(f"{name}: no exercise after {EXERCISES_HEADING!r}")
     ids = []
     for k, exercise in enumerate(exercises, start=1):
         cell = nb.cells[exercise.solution]

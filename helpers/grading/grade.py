@@ -8,7 +8,7 @@ loses that cell's exercise (nbgrader interrupts the cell after ``cell_timeout``)
 per-notebook deadline, cannot be read, or crashes the grader scores zero on that notebook only; a deleted check
 cell scores zero on its exercise. Nothing stops the grading of the other submissions.
 
-By default only the set-up cells and the Exercises section are run (:func:`helpers.student.exercise_only`): the
+By default only the set-up cells and the Exercises section are run (:func:`helpers.workbook.exercise_only`): the
 notebook shape promises the exercises use nothing else, and a test runs every solution that way. ``--full``
 runs whole submissions (20-90 s each here instead of a few seconds).
 """
@@ -29,7 +29,7 @@ import nbformat
 from helpers import procs
 from helpers.grading import cells, course
 from helpers.grading.report import Row, write_csv, write_html
-from helpers.run import NOTEBOOKS, find_notebooks
+from helpers.workbook import NOTEBOOKS, exercise_only, exercises, find_notebooks
 
 
 @dataclass
@@ -64,9 +64,7 @@ def find_submissions(folder: Path, known: set[str]) -> tuple[list[Submission], l
 
 def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[Exercise]:
     """The graded exercises of a source notebook, in order (from its check cells' nbgrader metadata)."""
-    from helpers import student
-
-    titles = {e.check: e.title for e in student.exercises(nb, name)}
+    titles = {e.check: e.title for e in exercises(nb, name)}
     return [Exercise(cells.nbgrader_of(c)["grade_id"].removesuffix("_check"), cells.points_of(c), titles.get(i, ""))
             for i, c in enumerate(nb.cells) if cells.is_check(c)]
 
@@ -105,11 +103,7 @@ def grade(folder: Path, notebooks: Path = NOTEBOOKS, *, timeout: float = 600, ce
     with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
         tmp = Path(tmp)
         needed = sorted({s.name for s in submissions})
-        graded = {}
-        for name in needed:
-            from helpers import student
-
-            graded[name] = sources[name] if full else student.exercise_only(sources[name], name)
+        graded = {name: sources[name] if full else exercise_only(sources[name], name) for name in needed}
         if needed:
             course.build(tmp / "template", graded)
         expected = {name: exercises_of(nb, name) for name, nb in graded.items()}

@@ -9,6 +9,8 @@ import pytest
 
 from helpers.explain import scores as ex
 
+pytestmark = pytest.mark.usefixtures("tf_runtime")  # TensorFlow in-process: 4 logical CPUs
+
 # ---------------------------------------------------------------------------------------- feature rankings
 
 

@@ -22,6 +22,8 @@ quiet()
 import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("tf_runtime")  # TensorFlow in-process: 4 logical CPUs
+
 FEATURES, CLASSES = 8, 3
 
 

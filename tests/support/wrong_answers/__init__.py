@@ -4,17 +4,20 @@
 ``_check``) is a list of :class:`Wrong`: ``answer`` is the code put between the solution cell's
 ``### BEGIN SOLUTION`` / ``### END SOLUTION`` markers, ``message`` a regular expression the check's error must
 match (``re.search``), ``error`` the error's class name. tests/test_grade.py requires every exercise of every
-notebook to have at least one entry; a new exercise adds its own to
-its notebook's module here (``nb05.py`` for notebook 05).
+notebook to have at least one entry; a new notebook NN adds a module ``nbNN.py`` here with a ``WRONG`` dict
+(found automatically).
 '''
 
 from __future__ import annotations
 
-from tests.support.wrong_answers import nb01, nb02, nb03, nb04, nb05, nb06, nb07
+import importlib
+import pkgutil
+
 from tests.support.wrong_answers.wrong import Wrong
 
 WRONG: dict[str, list[Wrong]] = {}
-for _module in (nb01, nb02, nb03, nb04, nb05, nb06, nb07):
-    WRONG.update(_module.WRONG)
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+    if _info.name.startswith("nb"):
+        WRONG.update(importlib.import_module(f"{__name__}.{_info.name}").WRONG)
 
 __all__ = ["WRONG", "Wrong"]
