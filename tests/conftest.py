@@ -16,3 +16,21 @@ def tf_runtime():
     from tests.support.tensorflow_session import RUNTIME
 
     return RUNTIME
+
+
+def pytest_addoption(parser):
+    parser.addoption("--durations-file", default=None, metavar="PATH",
+                     help="write every test's duration (setup + call + teardown), slowest first, to PATH (markdown)")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Keep the per-test durations of a run (``make test`` writes runs/test-durations.md; the fresh-clone run's
+    copy is committed as docs/test-durations.md)."""
+    path = config.getoption("--durations-file")
+    if not path:
+        return
+    from tests.support import durations
+
+    reports = [r for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+               for r in terminalreporter.stats.get(key, []) if hasattr(r, "duration")]
+    durations.write(path, reports, exitstatus, worker_count=getattr(config.option, "numprocesses", None))

@@ -23,6 +23,7 @@ def test_free_ports_are_bindable_on_loopback_and_distinct():
         sock.bind(("127.0.0.1", ports[0]))
 
 
+@pytest.mark.slow
 def test_start_logs_registers_and_stop_terminates_then_kills(tmp_path):
     polite = procs.start(SLEEPER, ["--sleep", "60"], log=tmp_path / "polite.log", name="polite")
     stubborn = procs.start(SLEEPER, ["--sleep", "60", "--ignore-sigterm"], log=tmp_path / "stubborn.log")
@@ -34,6 +35,7 @@ def test_start_logs_registers_and_stop_terminates_then_kills(tmp_path):
     procs.stop([polite, stubborn])  # stopping what already ended is a no-op
 
 
+@pytest.mark.slow
 def test_wait_for_exit_fails_fast_with_the_log_and_times_out(tmp_path):
     failing = procs.start(SLEEPER, ["--exit-code", "3"], log=tmp_path / "f.log", name="failing")
     with pytest.raises(procs.ChildFailed, match=r"failing failed \(exit code 3\)\. End of its log:\nEVENT"):
@@ -66,6 +68,7 @@ def test_an_exception_in_the_parent_leaves_nothing(tmp_path):
     assert procs.alive(json.loads(done.stdout)) == []  # atexit stopped it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["server", "worker", "pool", "tuning-chief"])
 def test_a_parent_killed_with_sigkill_leaves_no_child(kind, tmp_path):
     parent = subprocess.Popen([sys.executable, "-m", "tests.support.kill_target", kind, str(tmp_path)],

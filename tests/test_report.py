@@ -114,6 +114,7 @@ def test_unreadable_notebook_still_gets_a_row(tmp_path):
     assert "could not render" in bad and "cell 2: ValueError: x must be &lt; 0, got 3" in bad
 
 
+@pytest.mark.slow
 def test_runner_writes_the_report(tmp_path, capsys):
     """helpers.run executes a passing and a failing notebook with papermill and links the report."""
     notebooks = tmp_path / "notebooks"

@@ -42,6 +42,7 @@ def test_list_shows_types_defaults_and_help(workbook, capsys):
     assert "01_alpha" in out and "epochs: int = 2  # passes" in out and "name: str = 'x'  # a label" in out
 
 
+@pytest.mark.slow
 def test_list_of_the_real_workbook_is_fast_and_imports_no_tensorflow():
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", "import sys; from helpers import run; run.main(['--list']);"
@@ -79,6 +80,7 @@ def test_parse_value_types():
     assert run.parse_value("true") is True and run.parse_value("digits") == "digits"
 
 
+@pytest.mark.slow
 def test_run_applies_preset_and_overrides_and_writes_summaries(workbook, tmp_path, monkeypatch):
     out = tmp_path / "run"
     monkeypatch.chdir(tmp_path)  # a relative --out must work although kernels run in the notebooks folder
@@ -92,6 +94,7 @@ def test_run_applies_preset_and_overrides_and_writes_summaries(workbook, tmp_pat
     assert (out / "01_alpha.ipynb").exists() and "| 01_alpha | passed |" in (out / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_bad_value_fails_in_the_notebook_and_is_reported(workbook, tmp_path, capsys):
     out = tmp_path / "run"
     code = run.main(["--notebooks", str(workbook), "--only", "01", "-p", "epochs", "0", "--out", str(out)])

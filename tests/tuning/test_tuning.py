@@ -78,6 +78,7 @@ def test_make_tuner_rejects_unknown_name(tmp_path):
     assert not any(tmp_path.iterdir())  # nothing was created
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", tuners.TUNER_NAMES)
 def test_each_tuner_runs_exactly_max_trials_and_logs_them(tmp_path, tiny_data, name):
     trials = 4 if name == "hyperband" else 2
@@ -102,6 +103,7 @@ def test_trial_epochs():
 
 
 # ------------------------------------------------------------------------------------------- failures
+@pytest.mark.slow
 def test_failed_trials_are_found_although_search_returns(tmp_path, tiny_data, capsys):
     tuner = _search("random", tmp_path, tiny_data, max_trials=2, hypermodel=TinyHyperModel(fail=True))
     failed = tuners.failed_trials(tuner)
@@ -130,6 +132,7 @@ def test_error_line_finds_the_exception_line():
     assert tuners.error_line(None) == ""
 
 
+@pytest.mark.slow
 def test_resume_does_not_rerun_finished_trials(tmp_path, tiny_data):
     first = _search("random", tmp_path, tiny_data, max_trials=2)
     with pytest.raises(RuntimeError, match="expected 3 completed trials, found 2"):
@@ -220,6 +223,7 @@ def test_run_distributed_search_validates_before_starting_anything(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_run_distributed_search_times_out_and_leaves_no_process(tmp_path):
     started = time.monotonic()
     with pytest.raises(launch.SearchFailed, match="timed out waiting for"):
@@ -257,6 +261,7 @@ def _port_is_free(address: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_run_worker_in_this_process_serves_every_trial_and_restores_the_environment(tmp_path):
     import threading
 
@@ -280,6 +285,7 @@ def test_run_worker_in_this_process_serves_every_trial_and_restores_the_environm
     assert len(tuners.assert_no_failed_trials(tmp_path / "search", expected=2)) == 2
 
 
+@pytest.mark.slow
 def test_pooled_search_runs_each_trial_once_in_pool_processes_then_the_pool_stops(tmp_path):
     warm = list(launch.start_worker_pool(2))
     assert {w["pid"] for w in warm}.isdisjoint({os.getpid()}) and all(w["import_s"] > 0 for w in warm)
@@ -294,6 +300,7 @@ def test_pooled_search_runs_each_trial_once_in_pool_processes_then_the_pool_stop
     assert launch.stop_worker_pool() == []
 
 
+@pytest.mark.slow
 def test_pooled_search_times_out_with_a_clear_error_and_closes_the_chief(tmp_path):
     import threading
 
