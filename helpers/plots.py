@@ -21,6 +21,8 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyBboxPatch, Rectangle
 from matplotlib.textpath import text_to_path
 
+from helpers.params import TUNER_NAMES, check_int
+
 WIDTH = 9.0  # inches: a notebook's output width; the drawing's units are inches too
 INK, MUTED = "#1d1d1f", "#555555"
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -29,7 +31,8 @@ ROLES = {"client": "#7f7f7f", "port": "#17becf", "server": "#1f77b4", "queue": "
          "label": "#9467bd", "chief": "#d62728", "worker": "#1f77b4", "reduce": "#9467bd", "refit": "#2ca02c"}
 UNSHARDED = "unsharded"  # the value of tf.experimental.dtensor.UNSHARDED
 MAX_COLUMNS = 6  # replicas or workers drawn side by side; more are elided in the middle
-TUNERS = {"random": "RandomSearch", "hyperband": "Hyperband", "bayesian": "BayesianOptimization"}
+TUNER_CLASSES = {"random": "RandomSearch", "hyperband": "Hyperband", "bayesian": "BayesianOptimization"}
+assert set(TUNER_CLASSES) == set(TUNER_NAMES), "one Keras Tuner class name for each tuner helpers.params allows"
 
 
 class _Diagram(Figure):
@@ -42,10 +45,13 @@ class _Diagram(Figure):
 
 
 def _count(name: str, value, low: int = 1) -> int:
-    """``value`` as an int >= low, or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not hasattr(value, "__index__") or operator.index(value) < low:
+    """``value`` (an int or a NumPy integer) as an int >= low (:func:`helpers.params.check_int`)."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return operator.index(value)
+    try:
+        return check_int(name, operator.index(value), minimum=low)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}") from None
 
 
 def _device_names(devices, count: int, what: str) -> list[str]:
@@ -339,15 +345,15 @@ def tuner_diagram(num_workers: int, tuner: str = "random", max_trials: int | Non
     ``tuner``: "random", "hyperband" or "bayesian" (the notebook's parameter). More than 6 workers are elided.
     """
     n = _count("num_workers", num_workers)
-    if tuner not in TUNERS:
-        raise ValueError(f"tuner must be one of {sorted(TUNERS)}, got {tuner!r}")
+    if tuner not in TUNER_CLASSES:
+        raise ValueError(f"tuner must be one of {sorted(TUNER_NAMES)}, got {tuner!r}")
     budget = "" if max_trials is None else f", max_trials={_count('max_trials', max_trials)}"
     port = "<port>" if oracle_port is None else _count("oracle_port", oracle_port)
     fig, ax = _canvas(5.4, f"Distributed Keras Tuner search: one chief (oracle), {n} worker{'s' * (n > 1)}")
     _note(ax, WIDTH / 2, 4.72, f"every process: KERASTUNER_ORACLE_IP={oracle_ip}   KERASTUNER_ORACLE_PORT={port}   "
           "KERASTUNER_TUNER_ID=its role")
     cx0, cw = 0.3, 5.6
-    _box(ax, cx0, 3.35, cw, 1.1, ["chief: KERASTUNER_TUNER_ID=chief", f"oracle: {TUNERS[tuner]}Oracle{budget}",
+    _box(ax, cx0, 3.35, cw, 1.1, ["chief: KERASTUNER_TUNER_ID=chief", f"oracle: {TUNER_CLASSES[tuner]}Oracle{budget}",
                                   f"gRPC server on {oracle_ip}:{port}",
                                   "picks each trial's hyperparameters, keeps the results; trains nothing"],
          ROLES["chief"])

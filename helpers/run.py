@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from helpers import seeds as seed_sweep
+from helpers import seeds
 from helpers.logs import strip_ansi
 from helpers.runtime import RECORD_FILE_ENV, WORKDIR_ENV
 from helpers.workbook import NOTEBOOKS, ROOT, code_cells, find_notebooks
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the recorded figures of two run folders side by side")
     parser.add_argument("--seeds", metavar="SPEC",
                         help="run once per seed, e.g. 0-9 or 0-4,7, and write min/median/max of every figure")
-    parser.add_argument("--table", type=Path, nargs="?", const=seed_sweep.TABLE, metavar="JSON",
+    parser.add_argument("--table", type=Path, nargs="?", const=seeds.TABLE, metavar="JSON",
                         help="with --seeds: merge the sweep into this table (default "
                              "notebooks/params/seed_figures.json) and its .md")
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default 900)")
@@ -234,8 +234,8 @@ def check_seed_arguments(args: argparse.Namespace, overrides: dict[str, Any]) ->
     if "seed" in overrides:
         raise RunnerError("--seeds sets the seed of every run: drop -p seed")
     try:
-        return seed_sweep.parse_seeds(args.seeds)
-    except seed_sweep.SeedSpecError as err:
+        return seeds.parse_seeds(args.seeds)
+    except seeds.SeedSpecError as err:
         raise RunnerError(str(err)) from None
 
 
@@ -251,11 +251,11 @@ def run_all(planned: dict[Path, dict], out_dir: Path, timeout: int, prefix: str 
     return results
 
 
-def sweep(planned: dict[Path, dict], seeds: list[int], out_dir: Path, args: argparse.Namespace) -> int:
+def sweep(planned: dict[Path, dict], seed_list: list[int], out_dir: Path, args: argparse.Namespace) -> int:
     """Every planned notebook once per seed (into ``seed-N/``), then the min/median/max table."""
-    shas = {nb.stem: seed_sweep.source_sha(code_cells(nb)) for nb in planned}  # the code as the sweep starts
+    shas = {nb.stem: seeds.source_sha(code_cells(nb)) for nb in planned}  # the code as the sweep starts
     runs = {}
-    for seed in seeds:
+    for seed in seed_list:
         seeded = {nb: {**params, "seed": seed} for nb, params in planned.items()}
         seed_dir = out_dir / f"seed-{seed}"
         seed_dir.mkdir(parents=True, exist_ok=True)
@@ -263,14 +263,14 @@ def sweep(planned: dict[Path, dict], seeds: list[int], out_dir: Path, args: argp
         write_summary(results, seed_dir, f"Run {out_dir.name}/seed-{seed} (preset {args.preset})")
         runs[seed] = [asdict(r) for r in results]
         (out_dir / "runs.json").write_text(json.dumps(runs, indent=1))  # kept as it goes: a sweep is long
-    table = seed_sweep.describe(seed_sweep.aggregate(runs), args.preset,
+    table = seeds.describe(seeds.aggregate(runs), args.preset,
                                 {nb.stem: params for nb, params in planned.items()}, shas)
-    print(seed_sweep.markdown(table))
-    print(f"table: {seed_sweep.write(table, out_dir / 'seeds.json')}")
+    print(seeds.markdown(table))
+    print(f"table: {seeds.write(table, out_dir / 'seeds.json')}")
     if args.table:
-        print(f"merged into {seed_sweep.write(seed_sweep.merge(seed_sweep.load(args.table), table), args.table)}")
+        print(f"merged into {seeds.write(seeds.merge(seeds.load(args.table), table), args.table)}")
     failed = sum(1 for results in runs.values() for r in results if r["status"] != "passed")
-    print(f"{failed} failed run(s) of {len(seeds) * len(planned)}; runs under {out_dir}")
+    print(f"{failed} failed run(s) of {len(seed_list) * len(planned)}; runs under {out_dir}")
     return 0 if not failed else 1
 
 
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             print(list_notebooks(notebooks))
             return 0
         overrides = {name: parse_value(value) for name, value in args.parameter}
-        seeds = check_seed_arguments(args, overrides)
+        seed_list = check_seed_arguments(args, overrides)
         planned = plan(notebooks, load_preset(args.preset, args.notebooks / "params"), overrides)
     except RunnerError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -293,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     # Absolute: each notebook's kernel runs in the notebooks folder, not where the runner was started.
     out_dir = (args.out or ROOT / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    if seeds:
-        return sweep(planned, seeds, out_dir, args)
+    if seed_list:
+        return sweep(planned, seed_list, out_dir, args)
     results = run_all(planned, out_dir, args.timeout)
     print(write_summary(results, out_dir, f"Run {out_dir.name} (preset {args.preset})"))
     from helpers.report import write_report

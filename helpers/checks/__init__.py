@@ -8,8 +8,9 @@ This module holds the generic checks; each notebook's exercises have a module of
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ class ExerciseError(AssertionError):
     """A wrong or missing exercise answer; the message says what to try."""
 
 
-def _missing(answer: Any) -> bool:
+def is_missing(answer: Any) -> bool:
     return answer is None or answer is Ellipsis
 
 
@@ -31,7 +32,7 @@ def check(condition: bool, hint: str) -> None:
 
 def check_answer(answer: Any, expected: Any, hint: str) -> None:
     """An exact answer (a number, a string, a dict, a list)."""
-    if _missing(answer):
+    if is_missing(answer):
         raise ExerciseError(f"No answer yet. Hint: {hint}")
     check(answer == expected, f"{hint} (got {answer!r})")
     print("Correct.")
@@ -39,7 +40,7 @@ def check_answer(answer: Any, expected: Any, hint: str) -> None:
 
 def check_close(answer: Any, expected: Any, hint: str, rtol: float = 1e-5, atol: float = 1e-6) -> None:
     """A numeric answer (scalar or array) equal to ``expected`` within the tolerances."""
-    if _missing(answer):
+    if is_missing(answer):
         raise ExerciseError(f"No answer yet. Hint: {hint}")
     got, want = np.asarray(answer, dtype="float64"), np.asarray(expected, dtype="float64")
     check(got.shape == want.shape, f"{hint} (shape {got.shape}, expected {want.shape})")
@@ -49,7 +50,7 @@ def check_close(answer: Any, expected: Any, hint: str, rtol: float = 1e-5, atol:
 
 def check_at_least(answer: Any, floor: float, hint: str, name: str = "value") -> None:
     """A measured figure (accuracy, speed-up) that must reach ``floor``."""
-    if _missing(answer):
+    if is_missing(answer):
         raise ExerciseError(f"No answer yet. Hint: {hint}")
     check(float(answer) >= floor, f"{hint} ({name} is {float(answer):.4g}, needs >= {floor})")
     print(f"Correct: {name} = {float(answer):.4g} >= {floor}.")
@@ -58,7 +59,7 @@ def check_at_least(answer: Any, floor: float, hint: str, name: str = "value") ->
 def check_callable(answer: Any, cases: list[tuple[tuple, Any]], hint: str,
                    compare: Callable[[Any, Any], bool] | None = None) -> None:
     """A function: called on each ``(args, expected)`` case; ``compare`` defaults to ==."""
-    if _missing(answer) or not callable(answer):
+    if is_missing(answer) or not callable(answer):
         raise ExerciseError(f"No function yet. Hint: {hint}")
     same = compare or (lambda a, b: a == b)
     for args, expected in cases:
@@ -69,7 +70,7 @@ def check_callable(answer: Any, cases: list[tuple[tuple, Any]], hint: str,
 
 def check_subclass(answer: Any, base: type, hint: str) -> None:
     """A class that must subclass ``base`` (a Layer, a Callback, a HyperModel...)."""
-    if _missing(answer):
+    if is_missing(answer):
         raise ExerciseError(f"No class yet. Hint: {hint}")
     check(isinstance(answer, type) and issubclass(answer, base), f"{hint} (needs a subclass of {base.__name__})")
 
@@ -90,15 +91,23 @@ def error_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {essential_line(getattr(err, 'message', None) or str(err))}"
 
 
-def call_learner(what: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)``: the learner's code, whose own error (anything but an ExerciseError) becomes an
-    ExerciseError naming ``what`` was called and what it raised."""
+@contextlib.contextmanager
+def raised_by_learner(message: Callable[[str], ExerciseError]) -> Iterator[None]:
+    """Run the learner's code in the ``with`` block: its own error (anything but an ExerciseError) becomes
+    ``message(error_line(err))``, an ExerciseError that says what was called and what it raised."""
     try:
-        return fn(*args, **kwargs)
+        yield
     except ExerciseError:
         raise
     except Exception as err:  # noqa: BLE001 - the learner's code may raise anything; say where
-        raise ExerciseError(f"Not yet: {what} raised {error_line(err)}") from None
+        raise message(error_line(err)) from None
+
+
+def call_learner(what: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``: the learner's code, whose own error (anything but an ExerciseError) becomes an
+    ExerciseError naming ``what`` was called and what it raised."""
+    with raised_by_learner(lambda raised: ExerciseError(f"Not yet: {what} raised {raised}")):
+        return fn(*args, **kwargs)
 
 
 _FAILURES: dict[str, int] = {}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.checks import ExerciseError, call_learner, check, check_subclass, fuller_hint
+from helpers.checks import ExerciseError, call_learner, check, check_subclass, fuller_hint, raised_by_learner
 
 
 def check_scale_layer(layer_class: Any) -> None:
@@ -217,15 +217,14 @@ def check_clipped_train_step(model_class: Any) -> None:
           f"__init__ stores its clip_norm argument as self.clip_norm (got {getattr(model, 'clip_norm', None)})")
     model.set_weights(initial)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE), loss="mse", metrics=["mae"])
-    try:
-        history = model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0).history
-    except ValueError as err:
-        check("metric has not yet been built" not in str(err),
-              "fit could not read the compiled metrics (mae): they were never updated; in train_step update "
-              "every metric of self.metrics (the compiled ones with y and y_pred)")
-        raise ExerciseError(f"Not yet: model.fit(x, y, batch_size=4) raised ValueError: {err}") from err
-    except Exception as err:  # the learner's train_step may raise anything; say where
-        raise ExerciseError(f"Not yet: model.fit(x, y, batch_size=4) raised {type(err).__name__}: {err}") from err
+    with raised_by_learner(lambda raised: ExerciseError(f"Not yet: model.fit(x, y, batch_size=4) raised {raised}")):
+        try:
+            history = model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0).history
+        except ValueError as err:
+            check("metric has not yet been built" not in str(err),
+                  "fit could not read the compiled metrics (mae): they were never updated; in train_step update "
+                  "every metric of self.metrics (the compiled ones with y and y_pred)")
+            raise
     got = model.get_weights()
 
     if not _same(got, expected):

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.checks import ExerciseError, _missing, call_learner, check, check_answer, fuller_hint
+from helpers.checks import ExerciseError, call_learner, check, check_answer, fuller_hint, is_missing
 from helpers.distributed import tf_config
 
 FEATURES, CLASSES = 8, 3
@@ -153,7 +153,7 @@ def check_distributed_sgd(make_dataset_fn: Any, distributed_sgd: Any, strategy: 
     learning_rate)`` returns ``(weights, losses)`` equal, within 1e-5, to the same SGD steps on one device
     on whole global batches taken in order; the model must run inside ``strategy.run`` on per-replica batches."""
     for name, fn in (("make_dataset_fn", make_dataset_fn), ("distributed_sgd", distributed_sgd)):
-        if _missing(fn) or not callable(fn):
+        if is_missing(fn) or not callable(fn):
             raise ExerciseError(f"No function yet. Hint: define {name} (both functions of the exercise)")
     _check_dataset_fn(make_dataset_fn)
     replicas, per_replica, steps, learning_rate = strategy.num_replicas_in_sync, 3, 3, 0.5
@@ -237,7 +237,7 @@ def check_distributed_evaluate(distributed_evaluate: Any, strategy: Any, seed: i
     accuracy)`` over every row of ``x`` (the last, short, global batch included, where some replicas get no
     rows), equal to the model's mean loss and accuracy on one device (loss within 1e-5, relative), the model
     run inside ``strategy.run``."""
-    if _missing(distributed_evaluate) or not callable(distributed_evaluate):
+    if is_missing(distributed_evaluate) or not callable(distributed_evaluate):
         raise ExerciseError("No function yet. Hint: define distributed_evaluate(strategy, model, x, y, "
                             "per_replica_batch)")
     replicas, per_replica = strategy.num_replicas_in_sync, 4

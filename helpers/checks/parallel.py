@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from helpers import parallel
-from helpers.checks import ExerciseError, _missing, check, check_answer, check_callable, fuller_hint
+from helpers.checks import ExerciseError, check, check_answer, check_callable, fuller_hint, is_missing
 
 tf = parallel.tf
 dtensor = parallel.dtensor
@@ -102,7 +102,7 @@ def check_micro_batch_gradients(micro_batch_gradients: Any, stages: list, device
 def _check_micro_batch_gradients(micro_batch_gradients: Any, stages: list, devices: list[str], x: Any,
                                  y: Any) -> None:
     """The checks of :func:`check_micro_batch_gradients`."""
-    if _missing(micro_batch_gradients) or not callable(micro_batch_gradients):
+    if is_missing(micro_batch_gradients) or not callable(micro_batch_gradients):
         raise ExerciseError("No function yet. Hint: define micro_batch_gradients(stages, devices, x, y, "
                             "micro_batches)")
     variables = stages[0].trainable_variables + stages[1].trainable_variables
@@ -215,7 +215,7 @@ def check_megatron_step(megatron_step: Any, mesh: Any, values: dict, x: np.ndarr
 
 def _check_megatron_step(megatron_step: Any, mesh: Any, values: dict, x: np.ndarray, y: np.ndarray) -> None:
     """The checks of :func:`check_megatron_step`."""
-    if _missing(megatron_step) or not callable(megatron_step):
+    if is_missing(megatron_step) or not callable(megatron_step):
         raise ExerciseError("No function yet. Hint: define megatron_step(mesh, values, x, y)")
     try:
         out = megatron_step(mesh, dict(values), x, y)

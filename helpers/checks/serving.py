@@ -28,6 +28,7 @@ from helpers.checks import (
     error_line,
     essential_line,
     fuller_hint,
+    raised_by_learner,
 )
 from helpers.serving import client as sc
 from helpers.serving.client import rest_url
@@ -243,10 +244,8 @@ def check_csv_scorer(lab: ServingLab, scorer_class: Any, export_scorer: Any) -> 
 
     check_subclass(scorer_class, tf.Module, "write class IrisCsvScorer(tf.Module)")
     check(callable(export_scorer), "write export_scorer(scorer, base_path, version)")
-    try:
+    with raised_by_learner(lambda raised: _fail(f"IrisCsvScorer(model, mean, std) raised {raised}")):
         scorer = scorer_class(lab.iris_model, lab.iris_mean, lab.iris_std)
-    except Exception as err:
-        raise _fail(f"IrisCsvScorer(model, mean, std) raised {error_line(err)}") from None
     spec = getattr(getattr(scorer, "serve", None), "input_signature", None)
     check(spec is not None and len(spec) == 1,
           "decorate serve with @tf.function(input_signature=[...]) holding one tf.TensorSpec: a signature the "
@@ -256,20 +255,18 @@ def check_csv_scorer(lab: ServingLab, scorer_class: Any, export_scorer: Any) -> 
           f"serve's input must be a batch of strings of any length, TensorSpec([None], tf.string), got {spec[0]}")
     complete = [i for i in range(len(lab.csv_lines)) if i not in {line for line, _ in MISSING}]
     expected = lab.iris_expected()
-    try:
+    with raised_by_learner(lambda raised: _fail(f"serve raised {raised} on complete lines such as "
+                                                f"{lab.csv_lines[0]!r}")):
         got = scorer.serve(tf.constant([lab.csv_lines[i] for i in complete]))
-    except Exception as err:
-        raise _fail(f"serve raised {error_line(err)} on complete lines such as {lab.csv_lines[0]!r}") from None
     probs = _probabilities(got, len(complete), "serve")
     check(np.allclose(probs, expected[complete], rtol=1e-5, atol=1e-6),
           "on complete lines serve differs from the model on (x - mean) / std: parse all 4 fields as float32, "
           "standardise with the mean and std given to __init__, then call the model")
     missing = ", ".join(repr(lab.csv_lines[line]) for line, _ in MISSING)
-    try:
+    with raised_by_learner(lambda raised: _fail(
+            f"serve raised {raised} on lines with an empty field ({missing}): an empty field must become that "
+            "feature's training mean (record_defaults of tf.io.decode_csv)")):
         got = scorer.serve(tf.constant(lab.csv_lines))
-    except Exception as err:
-        raise _fail(f"serve raised {error_line(err)} on lines with an empty field ({missing}): an empty field "
-                    "must become that feature's training mean (record_defaults of tf.io.decode_csv)") from None
     probs = _probabilities(got, len(lab.csv_lines), "serve")
     check(np.allclose(probs, expected, rtol=1e-5, atol=1e-6),
           f"on lines with an empty field ({missing}) serve differs from the model: an empty field must become "
@@ -278,10 +275,9 @@ def check_csv_scorer(lab: ServingLab, scorer_class: Any, export_scorer: Any) -> 
     lab.attempts += 1
     name = f"iris_csv_{lab.attempts}"
     base = lab.workdir / "models" / name
-    try:
+    call = f"export_scorer(scorer, {str(base)!r}, {CSV_VERSION})"
+    with raised_by_learner(lambda raised: _fail(f"{call} raised {raised}")):
         path = export_scorer(scorer, str(base), CSV_VERSION)
-    except Exception as err:
-        raise _fail(f"export_scorer(scorer, {str(base)!r}, {CSV_VERSION}) raised {error_line(err)}") from None
     folder = base / str(CSV_VERSION)
     check((folder / "saved_model.pb").is_file(),
           f"export_scorer(scorer, base_path, {CSV_VERSION}) must write the SavedModel into <base_path>/"
@@ -333,15 +329,14 @@ def check_png_client(lab: ServingLab, predict_pngs: Any) -> None:
     images = lab.images.copy()
     want_digits, want_probs = lab.png_expected(images)
     before = lab.request_count(PNG_MODEL)
-    try:
-        got = predict_pngs(lab.rest, PNG_MODEL, images)
-    except requests.HTTPError as err:
-        raise _fail(f"predict_pngs raised {error_line(err)}; the server said {_server_said(err.response)}. "
-                    "Binary data goes as "
-                    "{'b64': <base64 text of the PNG bytes>}, one per image, under 'instances'") from None
-    except Exception as err:
-        raise _fail(f"predict_pngs raised {error_line(err)}. Encode each [8, 8] uint8 image as PNG, send "
-                    "{'b64': <base64 text>} per image and read 'predictions'") from None
+    with raised_by_learner(lambda raised: _fail(f"predict_pngs raised {raised}. Encode each [8, 8] uint8 image as "
+                                                "PNG, send {'b64': <base64 text>} per image and read 'predictions'")):
+        try:
+            got = predict_pngs(lab.rest, PNG_MODEL, images)
+        except requests.HTTPError as err:
+            raise _fail(f"predict_pngs raised {error_line(err)}; the server said {_server_said(err.response)}. "
+                        "Binary data goes as "
+                        "{'b64': <base64 text of the PNG bytes>}, one per image, under 'instances'") from None
     sent = lab.request_count(PNG_MODEL) - before
     check(isinstance(got, tuple) and len(got) == 2,
           f"return a tuple (digits, probabilities), got {type(got).__name__}")
