@@ -32,7 +32,8 @@ def _exercises(path: Path) -> list[tuple[str, workbook.Exercise]]:
 @notebooks
 def test_notebook_is_in_nbgrader_format(path):
     nb = nbformat.read(path, as_version=4)
-    assert cells.problems(nb, path.name) == []
+    problems = cells.problems(nb, path.name)
+    assert problems == [], f"step 6: run `python -m helpers.grading format notebooks/{path.name}`: {problems}"
     again = cells.mark(nbformat.read(path, as_version=4), path.name)
     assert again.cells == nb.cells, "mark() changes nothing in a notebook that has the format"
 

@@ -99,5 +99,6 @@ def test_check_passes_on_solution_fails_on_blank_and_wrong(path, k, grade_id):
 
 
 def test_every_exercise_has_a_typical_wrong_answer():
-    assert sorted(WRONG) == sorted(grade_id for _, _, grade_id in EXERCISES)
-    assert all(WRONG[g] for g in WRONG)
+    missing = sorted({grade_id for _, _, grade_id in EXERCISES} - {g for g in WRONG if WRONG[g]})
+    assert not missing, f"step 7: add typical wrong answers for {missing} in tests/support/wrong_answers/nbNN.py"
+    assert sorted(WRONG) == sorted(grade_id for _, _, grade_id in EXERCISES), "wrong answers of no exercise"
