@@ -1,4 +1,4 @@
-"""Concept diagrams drawn from a run's real set-up (issue 18): all-reduce, DTensor layouts, serving, tuning.
+"""Concept diagrams drawn from a run's real set-up: all-reduce, DTensor layouts, serving, tuning.
 
 Each function returns a :class:`matplotlib.figure.Figure` made without pyplot, so there is nothing to close
 and nothing is shown twice: a notebook shows it as a cell's last expression (or with ``display(fig)``), a

@@ -175,7 +175,7 @@ FLOORS = [
                    "integrated_gradients", "grad_cam", "occlusion")],
 ]
 SWEPT = sorted({row[0] for row in FLOORS})
-MIN_SEEDS = 10  # DESIGN.md, "Truth": a floor comes from at least 10 seeds
+MIN_SEEDS = 10  # a floor comes from the distribution over at least 10 seeds (README, "Seeds and floors")
 
 
 def _notebook_names(stem):
