@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from helpers import report, run
