@@ -133,14 +133,19 @@ _LIVE: dict[int, Child] = {}
 
 
 def start(module: str, args: Sequence[str] = (), *, log: str | Path, name: str | None = None,
-          env: dict[str, str] | None = None, program: Sequence[str] | None = None) -> Child:
+          env: dict[str, str] | None = None, program: Sequence[str] | None = None,
+          netns: str | None = None) -> Child:
     """Start ``python -m module args`` (or ``program args`` for a non-Python server) as described above.
 
     ``env`` replaces the environment (default: this process's, with ``PYTHONUNBUFFERED=1``); stdout and
-    stderr go to ``log``. The caller must keep its thread alive while the child runs (the death signal
-    follows the starting thread): start children from the main thread, not from short-lived threads.
+    stderr go to ``log``. ``netns`` runs the child inside that network namespace (``ip netns exec NAME``,
+    which needs root): ``ip`` enters the namespace and execs the command in the same process, so the pid,
+    the session and the death signal stay as described. The caller must keep its thread alive while the
+    child runs (the death signal follows the starting thread): start children from the main thread.
     """
     command = [*(program or [sys.executable, "-m", module]), *map(str, args)]
+    if netns is not None:
+        command = ["ip", "netns", "exec", netns, *command]
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
     environment = dict(os.environ if env is None else env)
@@ -281,16 +286,24 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
-def bind_process_pool() -> None:
+def _start_pool_worker(parent_pid: int, then: Callable[[], object] | None) -> None:
+    """The initializer of a bound pool worker: :func:`die_with_parent`, then ``then()`` if given."""
+    die_with_parent(parent_pid)
+    if then is not None:
+        then()
+
+
+def bind_process_pool(initializer: Callable[[], object] | None = None) -> None:
     """Make joblib's default process pool (loky, what scikit-learn's ``n_jobs`` uses) start its workers with
-    :func:`die_with_parent`, so a killed kernel takes them down too. Uses joblib's public
-    ``register_parallel_backend`` with the ``initializer`` its loky executor accepts (joblib 1.6)."""
+    :func:`die_with_parent`, so a killed kernel takes them down too, and then run ``initializer()`` in each
+    (a module-level function: it is pickled by name). Uses joblib's public ``register_parallel_backend`` with
+    the ``initializer`` its loky executor accepts (joblib 1.6)."""
     from functools import partial
 
     from joblib import parallel, register_parallel_backend
 
-    register_parallel_backend("loky-bound", partial(parallel.LokyBackend, initializer=die_with_parent,
-                                                    initargs=(os.getpid(),)), make_default=True)
+    register_parallel_backend("loky-bound", partial(parallel.LokyBackend, initializer=_start_pool_worker,
+                                                    initargs=(os.getpid(), initializer)), make_default=True)
 
 
 def pool_workers() -> list[int]:

@@ -1,14 +1,28 @@
 """Distributed training for ``02_distributed_training``.
 
 * ``strategies``: ``make_strategy`` (MirroredStrategy, TPUStrategy with a fallback, MultiWorkerMirroredStrategy)
-* ``cluster``: ``TF_CONFIG`` and :class:`Cluster`, real worker processes on 127.0.0.1 (through ``helpers.procs``)
+* ``cluster``: ``TF_CONFIG`` and :class:`Cluster`, real worker processes on 127.0.0.1 or on hosts of their own
+  (through ``helpers.procs``)
+* ``specs``: launch specs for Vertex AI, Kubernetes (indexed Job; legacy TFJob) and Slurm, from the same
+  cluster description
 * ``worker``: the script every worker runs (``python -m helpers.distributed.worker``); it imports TensorFlow
 
 The lesson itself (MirroredStrategy, the custom training loop, checkpoint-based resume) is visible in the
 notebook and in the worker script; this package holds what a cluster manager would do for you.
 """
 
-from helpers.distributed.cluster import WORKER_MODULE, Cluster, WorkerFailed, cluster_spec, tf_config
+from helpers.distributed.cluster import (
+    WORKER_MODULE,
+    Cluster,
+    WorkerFailed,
+    cluster_of,
+    cluster_spec,
+    is_chief,
+    task_configs,
+    tasks,
+    tf_config,
+)
 from helpers.distributed.strategies import STRATEGIES, make_strategy
 
-__all__ = ["STRATEGIES", "WORKER_MODULE", "Cluster", "WorkerFailed", "cluster_spec", "make_strategy", "tf_config"]
+__all__ = ["STRATEGIES", "WORKER_MODULE", "Cluster", "WorkerFailed", "cluster_of", "cluster_spec", "is_chief",
+           "make_strategy", "task_configs", "tasks", "tf_config"]

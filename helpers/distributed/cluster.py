@@ -1,5 +1,10 @@
-"""Real worker processes on 127.0.0.1, each with its own ``TF_CONFIG``: what a cluster manager (Kubernetes,
-Slurm, a TPU pod) does for you. Every process is started through :mod:`helpers.procs`."""
+"""Real worker processes, each with its own ``TF_CONFIG``: what a cluster manager (Kubernetes, Slurm, Vertex
+AI) does for you. By default every worker is on 127.0.0.1; given ``hosts`` (and ``netns``), each runs at its
+own address. Every process is started through :mod:`helpers.procs`.
+
+The functions here are the one source of ``TF_CONFIG``: the local launcher and the launch specs in
+:mod:`helpers.distributed.specs` all take their cluster and task descriptions from them.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,42 @@ from helpers import procs
 from helpers.params import check_int
 
 WORKER_MODULE = "helpers.distributed.worker"
+TASK_TYPES = ("chief", "worker")  # MultiWorkerMirroredStrategy's task types, in rank order
+
 
 # ----------------------------------------------------------------------------------------------- TF_CONFIG
-def cluster_spec(workers: int, host: str = "127.0.0.1") -> dict[str, list[str]]:
-    """A cluster of ``workers`` workers, each at a different free port on ``host``."""
+def cluster_of(addresses: Sequence[str], chief: bool = False) -> dict[str, list[str]]:
+    """The cluster of tasks at ``addresses`` ("host:port"), in launch order: all ``worker`` tasks, or with
+    ``chief=True`` the first one as ``chief`` (the layout Vertex AI writes: its first worker pool is the chief)."""
+    addresses = list(addresses)
+    if not addresses:
+        raise ValueError("a cluster needs at least one address")
+    if any(address.rpartition(":")[0] == "" or not address.rpartition(":")[2].isdigit() for address in addresses):
+        raise ValueError(f"every address must be host:port, got {addresses}")
+    if len(set(addresses)) != len(addresses):
+        raise ValueError(f"two tasks share an address: {addresses}")
+    if chief:
+        return {"chief": addresses[:1], "worker": addresses[1:]} if len(addresses) > 1 else {"chief": addresses}
+    return {"worker": addresses}
+
+
+def cluster_spec(workers: int, host: str = "127.0.0.1", *, hosts: Sequence[str] | None = None,
+                 chief: bool = False) -> dict[str, list[str]]:
+    """A cluster of ``workers`` tasks, each at a free port: all on ``host``, or task ``i`` on ``hosts[i]``
+    (addresses of hosts of their own, such as network namespaces, where any port is free)."""
     check_int("workers", workers, 1)
-    ports = procs.free_ports(workers)
-    return {"worker": [f"{host}:{port}" for port in ports]}
+    hosts = [host] * workers if hosts is None else list(hosts)
+    if len(hosts) != workers:
+        raise ValueError(f"hosts must list one address per worker ({workers}), got {len(hosts)}")
+    return cluster_of([f"{h}:{port}" for h, port in zip(hosts, procs.free_ports(workers), strict=True)], chief)
+
+
+def tasks(cluster: dict[str, list[str]]) -> list[tuple[str, int]]:
+    """Every task of ``cluster`` as (type, index), in launch order: the chief first, then the workers."""
+    unknown = sorted(set(cluster) - set(TASK_TYPES))
+    if unknown:
+        raise ValueError(f"task types {unknown} are not used by MultiWorkerMirroredStrategy; use {TASK_TYPES}")
+    return [(kind, index) for kind in TASK_TYPES for index in range(len(cluster.get(kind, [])))]
 
 
 def tf_config(cluster: dict[str, list[str]], task_type: str, index: int) -> dict[str, Any]:
@@ -31,31 +65,53 @@ def tf_config(cluster: dict[str, list[str]], task_type: str, index: int) -> dict
     return {"cluster": cluster, "task": {"type": task_type, "index": index}}
 
 
+def task_configs(cluster: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The ``TF_CONFIG`` of every task, in launch order (what :class:`Cluster` gives its processes)."""
+    return [tf_config(cluster, kind, index) for kind, index in tasks(cluster)]
+
+
+def is_chief(task_type: str, index: int, cluster: dict[str, list[str]]) -> bool:
+    """True for the task that writes the checkpoints and the model: the ``chief``, or worker 0 when the
+    cluster has no chief (TensorFlow's rule for MultiWorkerMirroredStrategy)."""
+    return task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
+
+
 # ------------------------------------------------------------------------------------------------ launcher
 class WorkerFailed(procs.ChildFailed):
-    """A worker process exited with an error; the message holds its exit code and the end of its log."""
+    """A worker process exited with an error; the message holds its exit code and the end of its log.
+    ``index`` is its launch position; ``name`` its task ("worker 1", or "chief 0")."""
 
-    def __init__(self, index: int, returncode: int, log_tail: str):
-        self.index, self.name, self.returncode = index, f"worker {index}", returncode
+    def __init__(self, index: int, returncode: int, log_tail: str, name: str | None = None):
+        self.index, self.name, self.returncode = index, name or f"worker {index}", returncode
         self.tail = self.log_tail = log_tail
         how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
-        RuntimeError.__init__(self, f"worker {index} failed ({how}); the other workers were stopped. "
+        RuntimeError.__init__(self, f"{self.name} failed ({how}); the other workers were stopped. "
                                     f"End of its log:\n{log_tail}")
 
 
 class Cluster:
-    """Real worker processes on 127.0.0.1, each with its own ``TF_CONFIG`` built from free ports.
+    """Real worker processes, each with its own ``TF_CONFIG`` built from free ports.
 
-    Each worker runs ``python -m <module> <args>`` through :func:`helpers.procs.start`; its stdout and
-    stderr go to ``log_dir/worker-<i>.log``. :meth:`wait` returns when every worker has succeeded and
-    fails fast (stopping the others) when one fails or the time is up. Use it as a context manager: every
+    Worker ``i`` runs ``python -m <module> <args>`` through :func:`helpers.procs.start`, at 127.0.0.1 or at
+    ``hosts[i]``, inside network namespace ``netns[i]`` when given (a host of its own on this machine, made
+    by the caller); with ``chief=True`` the first task is the ``chief`` (Vertex AI's layout). Its stdout and
+    stderr go to ``log_dir/worker-<i>.log`` (``i``: the launch position, the chief's being 0).
+    :meth:`wait` returns when every worker has succeeded and fails fast (stopping the others) when one
+    fails or the time is up. Use it as a context manager: every
     process is stopped on success, error and ``KeyboardInterrupt``, at interpreter exit at the latest, and
     by Linux if this process is killed.
     """
 
     def __init__(self, workers: int, args: Sequence[str] = (), log_dir: str | Path = ".",
-                 module: str = WORKER_MODULE, env: dict[str, str] | None = None):
+                 module: str = WORKER_MODULE, env: dict[str, str] | None = None, *,
+                 hosts: Sequence[str] | None = None, netns: Sequence[str] | None = None, chief: bool = False):
         self.workers = check_int("workers", workers, 1)
+        self.hosts = None if hosts is None else list(hosts)
+        self.netns = None if netns is None else list(netns)
+        for what, given in (("hosts", self.hosts), ("netns", self.netns)):
+            if given is not None and len(given) != workers:
+                raise ValueError(f"{what} must list one entry per worker ({workers}), got {len(given)}")
+        self.chief = chief
         self.args, self.module = list(args), module
         self.log_dir = Path(log_dir)
         self.env = dict(env or {})
@@ -70,14 +126,16 @@ class Cluster:
             raise RuntimeError("the cluster is already running; stop() it first")
         if args is not None:
             self.args = list(args)
-        self.spec = cluster_spec(self.workers)
+        self.spec = cluster_spec(self.workers, hosts=self.hosts, chief=self.chief)
         self.launches += 1
         self.children = []
         try:
-            for index in range(self.workers):
-                env = {**os.environ, **self.env, "TF_CONFIG": json.dumps(tf_config(self.spec, "worker", index))}
+            for index, config in enumerate(task_configs(self.spec)):
+                env = {**os.environ, **self.env, "TF_CONFIG": json.dumps(config)}
+                task = config["task"]
                 self.children.append(procs.start(self.module, self.args, log=self.log_path(index),
-                                                 name=f"worker {index}", env=env))
+                                                 name=f"{task['type']} {task['index']}", env=env,
+                                                 netns=None if self.netns is None else self.netns[index]))
         except BaseException:
             self.stop()
             raise
@@ -110,8 +168,8 @@ class Cluster:
             raise TimeoutError(f"the cluster did not finish within {timeout:.0f} s\n{tails}") from None
         except procs.ChildFailed as err:
             self.stop()
-            raise WorkerFailed(self.children.index(next(c for c in self.children if c.name == err.name)),
-                               err.returncode, err.tail) from None  # ChildFailed names the child
+            index = next(i for i, c in enumerate(self.children) if c.name == err.name)  # ChildFailed names it
+            raise WorkerFailed(index, err.returncode, err.tail, err.name) from None
         except BaseException:
             self.stop()
             raise

@@ -5,12 +5,14 @@ loop, and checkpoints that let a restarted cluster resume where it stopped.
                 "task": {"type": "worker", "index": 0}}' \\
     python -m helpers.distributed.worker --workdir DIR --epochs 3 --steps-per-epoch 8
 
-Every worker runs this same file; ``TF_CONFIG`` tells each one who it is. Worker 0 is the chief: it alone
-writes the checkpoints that count and the final model. What it writes under ``--workdir``:
+Every worker runs this same file; ``TF_CONFIG`` tells each one who it is (on Slurm, ``--cluster-resolver
+slurm`` reads Slurm's variables instead). The chief (task ``chief``, or worker 0 when there is none) alone
+writes the checkpoints that count and the final model. What it writes under ``--workdir``, where ``<r>`` is
+the task's rank (its place in the cluster, the chief's being 0):
 
     checkpoints/            the chief's checkpoints (the other workers write theirs to tmp/ and delete them)
     weights/initial.npz     the weights before the first step (chief, first launch only)
-    weights/worker-<i>.npz  each worker's final weights, so you can check they are identical
+    weights/worker-<r>.npz  each worker's final weights, so you can check they are identical
     model/final.keras       the trained model (chief only)
 
 It prints one ``EVENT {json}`` line per thing that happens (start, epoch, crash, done) for the notebook.
@@ -30,6 +32,7 @@ import warnings
 from pathlib import Path
 
 from helpers.data import load_digits
+from helpers.distributed.cluster import is_chief, tasks
 from helpers.models import make_mlp
 from helpers.runtime import quiet, seed_everything
 
@@ -91,22 +94,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crash-after-epoch", type=int, default=None,
                    help="after this many epochs are saved, --crash-task is SIGKILLed mid-epoch")
     p.add_argument("--crash-task", type=int, default=1)
+    p.add_argument("--hold-after-epoch", type=int, default=None,
+                   help="after this many epochs are saved, wait (at most 60 s) until --hold-file exists")
+    p.add_argument("--hold-file", default=None, help="see --hold-after-epoch: the cue to go on")
     p.add_argument("--show-fit-error", action="store_true", help="try model.fit first and report")
+    p.add_argument("--cluster-resolver", choices=("tf_config", "slurm"), default="tf_config",
+                   help="where the cluster comes from: $TF_CONFIG, or Slurm's variables (SlurmClusterResolver)")
+    p.add_argument("--port", type=int, default=2222, help="with --cluster-resolver slurm: every task's port")
     return p.parse_args(argv)
+
+
+def slurm_resolver(port: int):
+    """TensorFlow's ``SlurmClusterResolver`` for one task per node (``srun --ntasks-per-node=1``), each task
+    keeping all of its node's devices. ``gpus_per_node`` is given because the resolver otherwise runs
+    ``nvidia-smi``, which CPU nodes lack, and it must be >= 1 for the resolver's GPU bookkeeping."""
+    gpus = max(1, len(tf.config.list_physical_devices("GPU")))
+    return tf.distribute.cluster_resolver.SlurmClusterResolver(
+        port_base=port, gpus_per_node=gpus, gpus_per_task=gpus, auto_set_gpu=False)
+
+
+def make_multiworker_strategy(cluster_resolver: str, port: int) -> tf.distribute.MultiWorkerMirroredStrategy:
+    """MultiWorkerMirroredStrategy over the cluster in ``$TF_CONFIG`` (``tf_config``) or Slurm's (``slurm``).
+    A lost peer is noticed by TensorFlow's coordination service (the chief's), which expects a heartbeat
+    from every task: after its timeout (10 s by default) the collectives of every task fail with
+    ``UnavailableError``, so no worker waits forever."""
+    resolver = slurm_resolver(port) if cluster_resolver == "slurm" else None
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+
+
+def hold(path: str | None, timeout: float = 60.0) -> None:
+    """Wait until ``path`` exists (at most ``timeout`` seconds): a pause at a known point of the run."""
+    deadline = time.monotonic() + timeout
+    while path and not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train (or resume training) on this worker; returns the exit code."""
     args = parse_args(argv)
     workdir = Path(args.workdir)
-    task = json.loads(os.environ["TF_CONFIG"])["task"]
-    index = task["index"]
-    is_chief = index == 0  # with only "worker" tasks, worker 0 is the chief
 
     # 1. The strategy must exist before any other TensorFlow op: it starts this process's gRPC server.
     for gpu in tf.config.list_physical_devices("GPU"):  # workers sharing one machine share its GPUs
         tf.config.experimental.set_memory_growth(gpu, True)
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    strategy = make_multiworker_strategy(args.cluster_resolver, args.port)
+    resolver = strategy.cluster_resolver
+    cluster = resolver.cluster_spec().as_dict()
+    task_type, task_index = resolver.task_type, resolver.task_id
+    index = tasks(cluster).index((task_type, task_index))  # this task's rank: 0 for the chief
+    chief = is_chief(task_type, task_index, cluster)
     replicas = strategy.num_replicas_in_sync
     global_batch = args.batch_size * replicas
     seed_everything(args.seed)
@@ -126,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     # 3. Checkpoints: every worker saves (saving is a collective step), only the chief's copy is kept.
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch)
     chief_dir = workdir / "checkpoints"
-    own_dir = chief_dir if is_chief else workdir / "tmp" / f"worker-{index}"
+    own_dir = chief_dir if chief else workdir / "tmp" / f"worker-{index}"
     manager = tf.train.CheckpointManager(checkpoint, str(own_dir), max_to_keep=2)
     latest = tf.train.latest_checkpoint(str(chief_dir))
     if latest:
@@ -134,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     start = int(epoch.numpy())
     weights_dir = workdir / "weights"
     weights_dir.mkdir(parents=True, exist_ok=True)
-    if is_chief and not latest:
+    if chief and not latest:
         np.savez(weights_dir / "initial.npz", *model.get_weights())
-    event("start", task=index, chief=is_chief, replicas=replicas, global_batch=global_batch,
-          start_epoch=start, resumed_from=latest and Path(latest).name)
+    event("start", task=index, task_type=task_type, task_index=task_index, chief=chief, replicas=replicas,
+          global_batch=global_batch, start_epoch=start, resumed_from=latest and Path(latest).name)
 
     # 4. One training step: each replica computes its part, gradients are all-reduced across workers.
     @tf.function
@@ -168,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         manager.save(checkpoint_number=e + 1)
         event("epoch", task=index, epoch=e + 1, loss=total / args.steps_per_epoch, seconds=seconds,
               steps_per_second=args.steps_per_epoch / seconds)
+        if e + 1 == args.hold_after_epoch:
+            hold(args.hold_file)
 
     # 6. The end: every worker writes its weights; only the chief writes the model.
     np.savez(weights_dir / f"worker-{index}.npz", *model.get_weights())
-    if is_chief:
+    if chief:
         (workdir / "model").mkdir(exist_ok=True)
         model.save(workdir / "model" / "final.keras")
     else:

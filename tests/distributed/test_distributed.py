@@ -17,24 +17,23 @@ from helpers.distributed import (
     STRATEGIES,
     Cluster,
     WorkerFailed,
+    cluster_of,
     cluster_spec,
+    is_chief,
     make_strategy,
+    task_configs,
+    tasks,
     tf_config,
 )
 
 PROBE = "tests.support.distributed_probe"
 
 
-@pytest.fixture(scope="module")
-def tf():
-    """TensorFlow with two logical CPUs where it is not started yet (else whatever devices it has)."""
+@pytest.fixture
+def tf(tf_runtime):
+    """TensorFlow as the session's ``tf_runtime`` configured it (4 logical CPUs)."""
     import tensorflow as tf
 
-    cpus = tf.config.list_physical_devices("CPU")
-    try:
-        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-    except RuntimeError:
-        pass  # another test module started TensorFlow first
     return tf
 
 
@@ -97,7 +96,43 @@ def test_tf_config_names_the_task_and_is_json():
         tf_config(spec, "ps", 0)
 
 
+def test_cluster_of_lays_out_workers_or_a_chief_and_workers():
+    addresses = ["a:1", "b:2", "c:3"]
+    assert cluster_of(addresses) == {"worker": addresses}
+    assert cluster_of(addresses, chief=True) == {"chief": ["a:1"], "worker": ["b:2", "c:3"]}
+    assert cluster_of(["a:1"], chief=True) == {"chief": ["a:1"]}
+    with pytest.raises(ValueError, match="host:port"):
+        cluster_of(["a"])
+    with pytest.raises(ValueError, match="share an address"):
+        cluster_of(["a:1", "a:1"])
+    with pytest.raises(ValueError, match="at least one"):
+        cluster_of([])
+
+
+def test_tasks_and_task_configs_put_the_chief_first():
+    spec = cluster_of(["a:1", "b:2", "c:3"], chief=True)
+    assert tasks(spec) == [("chief", 0), ("worker", 0), ("worker", 1)]
+    assert [c["task"] for c in task_configs(spec)] == [{"type": t, "index": i} for t, i in tasks(spec)]
+    assert all(c["cluster"] == spec for c in task_configs(spec))
+    with pytest.raises(ValueError, match="not used by MultiWorkerMirroredStrategy"):
+        tasks({"ps": ["a:1"], "worker": ["b:2"]})
+
+
+def test_is_chief_follows_tensorflows_rule():
+    workers, with_chief = cluster_of(["a:1", "b:2"]), cluster_of(["a:1", "b:2"], chief=True)
+    assert [is_chief(t, i, workers) for t, i in tasks(workers)] == [True, False]
+    assert [is_chief(t, i, with_chief) for t, i in tasks(with_chief)] == [True, False]  # worker 0 is not
+
+
+def test_cluster_spec_on_hosts_of_their_own():
+    spec = cluster_spec(2, hosts=["10.213.0.1", "10.213.0.2"], chief=True)
+    assert [a.rsplit(":", 1)[0] for a in spec["chief"] + spec["worker"]] == ["10.213.0.1", "10.213.0.2"]
+    with pytest.raises(ValueError, match="one address per worker"):
+        cluster_spec(3, hosts=["10.213.0.1"])
+
+
 # ------------------------------------------------------------------------------------------------ launcher
+@pytest.mark.slow
 def test_cluster_runs_every_worker_with_its_own_tf_config(tmp_path):
     cluster = Cluster(3, ["--sleep", "0.1"], log_dir=tmp_path, module=PROBE)
     assert cluster.run(timeout=30) == [0, 0, 0]
@@ -106,6 +141,21 @@ def test_cluster_runs_every_worker_with_its_own_tf_config(tmp_path):
     assert procs.alive(cluster.pids) == []
 
 
+@pytest.mark.slow
+def test_cluster_with_a_chief_names_its_tasks_by_type(tmp_path):
+    cluster = Cluster(3, ["--sleep", "60", "--exit-code", "2", "--fail-task", "0", "--fail-after", "0.2"],
+                      log_dir=tmp_path, module=PROBE, chief=True)
+    with pytest.raises(WorkerFailed, match="chief 0 failed \\(exit code 2\\)") as failure:
+        cluster.run(timeout=30)
+    assert failure.value.index == 0 and failure.value.name == "chief 0"
+    assert [cluster.events(i)[0]["task"] for i in range(3)] == [{"type": t, "index": i} for t, i in tasks(cluster.spec)]
+    assert [cluster.events(i)[0]["cluster"] for i in range(3)] == [cluster.spec] * 3
+    assert procs.alive(cluster.pids) == []
+    with pytest.raises(ValueError, match="netns must list one entry per worker"):
+        Cluster(2, netns=["only-one"])
+
+
+@pytest.mark.slow
 def test_a_failing_worker_stops_the_others_fast(tmp_path):
     args = ["--sleep", "60", "--exit-code", "3", "--fail-task", "1", "--fail-after", "0.2"]
     cluster = Cluster(2, args, log_dir=tmp_path, module=PROBE).start()  # worker 0 would sleep a minute
@@ -117,6 +167,7 @@ def test_a_failing_worker_stops_the_others_fast(tmp_path):
     assert cluster.alive() == [] and procs.alive(cluster.pids) == []
 
 
+@pytest.mark.slow
 def test_kill_then_restart_gives_fresh_ports_and_no_leftovers(tmp_path):
     cluster = Cluster(2, ["--sleep", "60"], log_dir=tmp_path, module=PROBE)
     with cluster:
@@ -133,6 +184,7 @@ def test_kill_then_restart_gives_fresh_ports_and_no_leftovers(tmp_path):
     assert procs.alive(first_pids + cluster.pids) == []
 
 
+@pytest.mark.slow
 def test_timeout_and_stubborn_workers_are_killed(tmp_path):
     cluster = Cluster(2, ["--sleep", "60", "--ignore-sigterm"], log_dir=tmp_path, module=PROBE)
     cluster.start()
@@ -142,6 +194,7 @@ def test_timeout_and_stubborn_workers_are_killed(tmp_path):
     assert procs.alive(cluster.pids) == []
 
 
+@pytest.mark.slow
 def test_context_manager_stops_workers_on_error(tmp_path):
     with pytest.raises(KeyboardInterrupt), Cluster(2, ["--sleep", "60"], log_dir=tmp_path,
                                                    module=PROBE) as cluster:
@@ -153,6 +206,7 @@ def test_context_manager_stops_workers_on_error(tmp_path):
     cluster.stop()
 
 
+@pytest.mark.slow
 def test_workers_die_with_a_killed_launcher(tmp_path):
     """A launcher killed with SIGKILL (a crashed kernel: no finally, no atexit) leaves no worker behind."""
     with Cluster(1, ["--spawn", "2", "--sleep", "600"], log_dir=tmp_path, module=PROBE) as outer:
@@ -181,6 +235,7 @@ def test_epoch_dataset_is_deterministic_per_epoch(tf):
     assert len(first) == 3 and all(len(batch) == 4 for batch in first)
 
 
+@pytest.mark.slow
 def test_real_worker_crashes_then_resumes_from_its_checkpoint(tmp_path):
     """One real TensorFlow worker (a one-worker cluster): killed in epoch 2, restarted, resumed at 1."""
     args = ["--workdir", str(tmp_path / "job"), "--epochs", "2", "--steps-per-epoch", "2",

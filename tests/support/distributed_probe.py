@@ -1,5 +1,6 @@
 """A stand-in worker without TensorFlow, so the cluster launcher in :mod:`helpers.distributed` can be
-tested in a second: it prints its ``TF_CONFIG`` task as an event, sleeps, then exits with a chosen code.
+tested in a second: it prints its ``TF_CONFIG`` (task and cluster) and pid as an event, sleeps, then exits
+with a chosen code.
 
     python -m tests.support.distributed_probe --sleep 0.5 [--exit-code 3 --fail-task 1 --fail-after 0.1]
 """
@@ -22,16 +23,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-task", type=int, default=None, help="only this task fails (default: all)")
     parser.add_argument("--fail-after", type=float, default=None, help="the failing task's sleep instead")
     parser.add_argument("--spawn", type=int, default=0, help="start this many sleeping probes of its own")
+    parser.add_argument("--spawn-netns", default=None, help="start them inside this network namespace")
     parser.add_argument("--ignore-sigterm", action="store_true", help="force the launcher to SIGKILL")
     args = parser.parse_args(argv)
     if args.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
-    print("EVENT " + json.dumps({"event": "start", "task": task, "pid": os.getpid()}), flush=True)
+    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task, cluster = config.get("task", {}), config.get("cluster", {})
+    print("EVENT " + json.dumps({"event": "start", "task": task, "cluster": cluster, "pid": os.getpid()}),
+          flush=True)
     if args.spawn:  # a launcher inside a worker: shows that its probes die with it
         from helpers.distributed import Cluster
 
-        inner = Cluster(args.spawn, ["--sleep", "600"], log_dir=tempfile.mkdtemp(), module=__spec__.name)
+        netns = None if args.spawn_netns is None else [args.spawn_netns] * args.spawn
+        inner = Cluster(args.spawn, ["--sleep", "600"], log_dir=tempfile.mkdtemp(), module=__spec__.name,
+                        netns=netns)
         print("EVENT " + json.dumps({"event": "spawned", "pids": inner.start().pids}), flush=True)
     fails = args.fail_task is None or task.get("index") == args.fail_task
     time.sleep(args.fail_after if fails and args.fail_after is not None else args.sleep)
