@@ -18,7 +18,7 @@ import requests
 
 from helpers import procs
 from helpers.params import SERVER_CHOICES, check_choice
-from helpers.serving.local_server.flags import to_argv
+from helpers.serving.flags import config_model_names, to_argv
 
 BINARY = "tensorflow_model_server"
 LOCAL_MODULE = "helpers.serving"  # python -m helpers.serving: the stand-in (helpers.serving.local_server)
@@ -30,13 +30,18 @@ def find_binary() -> str | None:
     return shutil.which(BINARY)
 
 
-def server_command(server: str = "auto", **flags) -> list[str]:
-    """The command line: the real binary ('binary', or 'auto' when on PATH) or ``python -m helpers.serving``."""
+def server_kind(server: str = "auto") -> str:
+    """Which server ``server`` ('auto', 'binary', 'local') starts: BINARY or LOCAL_MODULE."""
     check_choice("server", server, SERVER_CHOICES)
     binary = find_binary()
     if server == "binary" and binary is None:
         raise RuntimeError(f"server='binary' but {BINARY} is not on PATH")
-    program = [binary] if binary and server in ("auto", "binary") else [sys.executable, "-m", LOCAL_MODULE]
+    return BINARY if binary and server in ("auto", "binary") else LOCAL_MODULE
+
+
+def server_command(server: str = "auto", **flags) -> list[str]:
+    """The command line: the real binary ('binary', or 'auto' when on PATH) or ``python -m helpers.serving``."""
+    program = [find_binary()] if server_kind(server) == BINARY else [sys.executable, "-m", LOCAL_MODULE]
     return program + to_argv(**flags)
 
 
@@ -66,11 +71,7 @@ class ModelServer:
     rest_port: int
     log_path: Path
     models: list[str] = field(default_factory=list)
-
-    @property
-    def kind(self) -> str:
-        """'tensorflow_model_server' or 'helpers.serving'."""
-        return "helpers.serving" if "helpers.serving" in self.command else BINARY
+    kind: str = LOCAL_MODULE  # BINARY ('tensorflow_model_server') or LOCAL_MODULE ('helpers.serving')
 
     @property
     def rest(self) -> str:
@@ -109,7 +110,7 @@ def _servers() -> list[procs.Child]:
     return [child for child in procs.running() if child.name == SERVER_NAME]
 
 
-def stop_all() -> None:
+def stop_servers() -> None:
     """Stop every model server started here (helpers.procs also does at exit, and Linux if killed)."""
     procs.stop(_servers(), 5)
 
@@ -149,21 +150,24 @@ def launch(
     """Start a model server with ``flags`` (``model_name=...``, ``model_base_path=...`` or
     ``model_config_file=...``, ``enable_batching=True``...) on free 127.0.0.1 ports, without waiting for it:
     call ``.wait_ready()`` before using it (several servers can then load in parallel), ``.stop()`` when done.
-    :func:`stop_all` and an atexit hook stop whatever is left."""
+    :func:`stop_servers` and an atexit hook stop whatever is left."""
     flags.setdefault("port", procs.free_port())
     if rest:
         flags.setdefault("rest_api_port", procs.free_port())
+    kind = server_kind(server)
     command = server_command(server, **flags)
     if models is None:
         models = (
             [flags.get("model_name", "default")]
             if "model_config_file" not in flags
-            else _config_models(flags["model_config_file"])
+            else config_model_names(flags["model_config_file"])
         )
     log_path = Path(workdir) / f"server-{flags['port']}.log"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", GRPC_VERBOSITY="ERROR")
     child = procs.start(LOCAL_MODULE, program=command, name=SERVER_NAME, log=log_path, env=env)
-    return ModelServer(child, command, int(flags["port"]), int(flags.get("rest_api_port", 0)), log_path, models)
+    return ModelServer(
+        child, command, int(flags["port"]), int(flags.get("rest_api_port", 0)), log_path, models, kind
+    )
 
 
 def start(
@@ -196,15 +200,9 @@ def serve(
         handle.stop()
 
 
-def running() -> list[int]:
+def server_pids() -> list[int]:
     """PIDs of servers started here that are still running."""
     return [child.pid for child in _servers()]
-
-
-def _config_models(path) -> list[str]:
-    from helpers.serving.local_server.flags import read_model_server_config
-
-    return [m.name for m in read_model_server_config(path).model_config_list.config]
 
 
 # ------------------------------------------------------------------------------------------- gRPC
@@ -275,14 +273,16 @@ def model_states(target: str, model: str, timeout: float = 5) -> dict[int, str]:
 
 
 def wait_for(condition, timeout: float = 30, interval: float = 0.2, what: str = "condition"):
-    """Poll ``condition()`` until it returns a true value (returned), or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not reached after {timeout} s")
+    """Poll ``condition()`` (with :func:`helpers.procs.wait_until`) until it returns a true value, and return
+    that value; TimeoutError after ``timeout`` s."""
+    seen = []
+
+    def ready() -> bool:
+        seen[:] = [condition()]
+        return bool(seen[0])
+
+    procs.wait_until(ready, timeout=timeout, what=what, poll=interval)
+    return seen[0]
 
 
 # ------------------------------------------------------------------------------------------- A/B

@@ -20,7 +20,11 @@ import requests
 
 from helpers.serving import client as sc
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.slow,  # starts model servers or loads models with TensorFlow
+    pytest.mark.usefixtures("tf_runtime"),
+]
 
 KINDS = [
     "local",
@@ -46,10 +50,8 @@ def _tiny_model(seed: int):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Versions 1 and 2 of a tiny model, and a config file with labels stable=1, canary=2."""
-    import helpers
     from helpers.models import export_version
 
-    helpers.setup(seed=0)
     root = tmp_path_factory.mktemp("serving")
     base = root / "tiny"
     keras_models = {v: _tiny_model(v) for v in (1, 2)}
@@ -217,7 +219,8 @@ def test_grpc_predict_versions_and_labels(stubs, models):
         (
             {"input_name": "y"},
             grpc.StatusCode.INVALID_ARGUMENT,
-            "input tensor alias not found in signature: y. Inputs expected to be in the set {x}.",
+            "Signature input alias: x(feed name: serving_default_x:0) not found in request and no default value "
+            "provided. Inputs expected to be in the request {y}, or default input alias set: ",
         ),
     ],
 )

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from helpers.serving.flags import to_argv
 from helpers.serving.local_server import json_tensor
 from helpers.serving.local_server.batching import Batcher
 from helpers.serving.local_server.flags import (
@@ -17,7 +18,6 @@ from helpers.serving.local_server.flags import (
     model_server_config_from_text,
     parse_flags,
     read_model_server_config,
-    to_argv,
 )
 from helpers.serving.local_server.status import ServingError
 
@@ -90,7 +90,7 @@ def test_batching_parameters_file():
 
 
 # ------------------------------------------------------------------------------------------ JSON mapping
-SPECS = {"x": (np.float32, [-1, 2])}
+SPECS = {"x": np.dtype(np.float32)}  # input alias -> dtype, as Servable.input_dtypes gives them
 
 
 @pytest.mark.parametrize(
@@ -321,3 +321,73 @@ def test_benchmark_speedup_is_the_median_of_paired_rounds():
     figures = summary(result)
     assert figures["batching_speedup"] == 1.6  # ratios 1.6, 0.44, 1.5, 1.6, 1.7
     assert figures["on_rps"] == 720 and figures["off_rps"] == 580
+
+
+# ------------------------------------------------------------------------ versions (file_system_storage_path_source.cc)
+@pytest.mark.parametrize(
+    "name, version",
+    [("00000123", 123), ("01", 1), ("7", 7), ("+5", 5), (" 9 ", 9), ("0", 0), (str(2**63 - 1), 2**63 - 1)],
+)
+def test_version_names_that_parse_as_int64(name, version):
+    from helpers.serving.local_server.versions import parse_version
+
+    assert parse_version(name) == version
+
+
+@pytest.mark.parametrize("name", ["-1", "1e3", "0x1", "1.0", "", "abc", str(2**63), "１"])
+def test_version_names_that_do_not(name):
+    from helpers.serving.local_server.versions import parse_version
+
+    assert parse_version(name) is None
+
+
+def test_duplicate_versions_load_the_later_name(tmp_path):
+    from helpers.serving.local_server.versions import version_folders
+
+    for name in ("01", "1", "002", "tmp", "3.0"):
+        (tmp_path / name).mkdir()
+    assert version_folders(tmp_path) == {1: "1", 2: "002"}  # file_system_storage_path_source.cc: "1" beats "01"
+
+
+# ------------------------------------------------------------------------------- flags of main.cc and server.cc
+def test_every_flag_of_main_cc_is_accepted_with_its_type_and_default():
+    from helpers.serving.flags import to_argv
+    from helpers.serving.local_server.flag_table import FLAG_TABLE
+    from helpers.serving.local_server.flags import Flags, parse_flags
+
+    defaults = Flags()
+    assert len(FLAG_TABLE) == 48
+    argv = to_argv(**{name: getattr(defaults, name) for name, *_ in FLAG_TABLE if name != "version"})
+    flags = parse_flags([a for a in argv if not a.startswith("--model_base_path")] + ["--model_base_path=/m"])
+    assert flags.saved_model_tags == "serve" and flags.enable_model_warmup is True
+    assert flags.max_num_load_retries == 5 and flags.load_retry_interval_micros == 60_000_000
+    assert flags.rest_api_timeout_in_ms == 30000 and flags.per_process_gpu_memory_fraction == 0.0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--port=0"], "At least one of server_options.grpc_port or server_options.grpc_socket_path must be set."),
+        (["--port=2147483648"], "Couldn't interpret value =2147483648 for flag port."),
+        (["--enable_batching=1"], "Couldn't interpret value =1 for flag enable_batching."),
+        (["--batching_parameters_file=/b"], "batching_parameters_file is set without setting"),
+        (["--use_alts_credentials", "--ssl_config_file=/s"], "Either use_alts_credentials must be false"),
+    ],
+)
+def test_start_up_checks_of_server_cc(argv, message):
+    from helpers.serving.local_server.flags import FlagError, parse_flags
+
+    with pytest.raises(FlagError) as err:
+        parse_flags(["--model_base_path=/m", *argv])
+    assert message in str(err.value)
+
+
+def test_grpc_channel_arguments_are_parsed_as_server_cc_does():
+    from helpers.serving.local_server.flags import grpc_channel_arguments
+
+    assert grpc_channel_arguments("grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb,a=b=c") == [
+        ("grpc.max_connection_age_ms", 2000),
+        ("grpc.lb_policy_name", "grpclb"),
+        ("a", "b"),
+    ]
+    assert grpc_channel_arguments("") == []

@@ -7,15 +7,16 @@ import os
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.slow,  # starts model servers or loads models with TensorFlow
+    pytest.mark.usefixtures("tf_runtime"),
+]
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Three versions of a tiny model in a staging folder (copied into base paths by the tests)."""
-    import helpers
-
-    helpers.setup(seed=0)
     import keras
 
     from helpers.models import export_version
@@ -121,12 +122,14 @@ def test_labels_follow_server_core_rules(tmp_path, exported):
 
 
 def test_servable_checks_inputs(tmp_path, exported):
-    from helpers.serving.local_server.servables import Servable
+    from helpers.serving.local_server.servable import Servable
     from helpers.serving.local_server.status import ServingError
 
     servable = Servable("m", 1, exported / "1")
-    with pytest.raises(ServingError, match=r"input tensor alias not found in signature: y\. Inputs expected"):
+    with pytest.raises(ServingError, match=r"Signature input alias: x\(feed name: serving_default_x:0\) not found"):
         servable.predict("", {"y": np.ones((1, 4), np.float32)})
+    with pytest.raises(ServingError, match=r"input size does not match signature: 2!=1 len\(\{x,y\}\) != len\(\{x\}\)"):
+        servable.predict("", {"x": np.ones((1, 4), np.float32), "y": np.ones((1, 4), np.float32)})
     with pytest.raises(ServingError, match="Expects arg\\[0\\] to be float but double is provided"):
         servable.predict("", {"x": np.ones((1, 4))})
     with pytest.raises(ServingError, match='Serving signature key "nope" not found.'):

@@ -92,6 +92,10 @@ IMPLEMENTED = {
     "prefer_tflite_model",
     "enable_signature_method_name_check",
     "enable_grpc_healthcheck_service",
+    "enable_serialization_as_tensor_content",
+    "tensorflow_session_parallelism",
+    "tensorflow_session_config_file",
+    "per_process_gpu_memory_fraction",
 }
 
 IGNORED = {
@@ -99,12 +103,9 @@ IGNORED = {
     "num_load_threads": "versions are loaded one at a time",
     "num_unload_threads": "versions are unloaded one at a time",
     "flush_filesystem_caches": "no file-system cache to flush",
-    "tensorflow_session_parallelism": "TensorFlow 2 has no session; use the intra/inter op flags",
-    "tensorflow_session_config_file": "TensorFlow 2 has no session ConfigProto",
     "use_alts_credentials": "ALTS is Google-internal; this server binds 127.0.0.1 without credentials",
     "ssl_config_file": "no TLS: this server binds 127.0.0.1 only",
     "platform_config_file": "only the TensorFlow platform exists here",
-    "per_process_gpu_memory_fraction": "GPU memory is left to TensorFlow's defaults",
     "remove_unused_fields_from_bundle_metagraph": "memory optimisation of the C++ bundle",
     "num_tflite_pools": "one TensorFlow Lite interpreter per model",
     "num_tflite_interpreters_per_pool": "one TensorFlow Lite interpreter per model",
@@ -114,7 +115,6 @@ IGNORED = {
     "thread_pool_factory_config_file": "thread pools are Python's",
     "mixed_precision": "models run in the precision they were saved with",
     "skip_initialize_tpu": "no TPU",
-    "enable_serialization_as_tensor_content": "numeric replies always use tensor_content (clients read both)",
 }
 
 assert len(FLAG_TABLE) == 48 and {r[0] for r in FLAG_TABLE} == IMPLEMENTED | set(IGNORED)

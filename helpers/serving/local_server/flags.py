@@ -308,14 +308,3 @@ def read_batching_parameters(path: str | Path | None) -> BatchingParameters:
         raise FlagError(f"--batching_parameters_file {path} does not exist")
     return batching_parameters_from_text(path.read_text(), str(path))
 
-
-def to_argv(**flags) -> list[str]:
-    """Keyword flags as ``--name=value`` arguments (bools as true/false), for either server."""
-    out = []
-    for name, value in flags.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        out.append(f"--{name}={value}")
-    return out

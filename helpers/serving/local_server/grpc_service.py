@@ -11,9 +11,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-import numpy as np
-import tensorflow as tf
-from tensorflow.core.framework import tensor_shape_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     model_management_pb2,
@@ -25,7 +22,10 @@ from tensorflow_serving.apis import (
 
 from helpers.serving.local_server import inference
 from helpers.serving.local_server import status as st
+from helpers.serving.local_server.health import add_health_service
+from helpers.serving.local_server.servable import call_model
 from helpers.serving.local_server.servables import ModelManager
+from helpers.serving.local_server.tensors import fill_tensor_proto, to_ndarray
 
 
 def _spec(model_spec) -> tuple[str, int | None, str | None]:
@@ -36,84 +36,18 @@ def _spec(model_spec) -> tuple[str, int | None, str | None]:
     return model_spec.name, version, label
 
 
-async def _run(servable, key, checked, pool, timeout):
-    """Await a prepared request (batched, or on the thread pool) with the request's deadline."""
-    future = servable.submit_async(key, checked, pool)
-    if timeout is None:
-        return await _model_errors(future)
-    # a timer that cancels the future: cheaper than asyncio.wait_for (no extra Task per request)
-    expired = []
-    handle = asyncio.get_running_loop().call_later(timeout, lambda: expired.append(future.cancel()))
-    try:
-        return await _model_errors(future)
-    except asyncio.CancelledError:
-        if expired:
-            raise st.deadline_exceeded() from None
-        raise
-    finally:
-        handle.cancel()
-
-
-async def _model_errors(future):
-    """The model's own errors (an op failing on bad input) keep TensorFlow's code and message, as the real
-    server returns the session's status; anything else unexpected is UNKNOWN."""
-    try:
-        return await future
-    except (st.ServingError, asyncio.CancelledError):
-        raise
-    except Exception as err:  # noqa: BLE001
-        raise st.from_exception(err) from None
-
-
-_NUMERIC = {np.dtype(t): tf.as_dtype(t).as_datatype_enum for t in ("float32", "float64", "int32", "int64")}
-
-
-def to_ndarray(proto) -> np.ndarray:
-    """A TensorProto as an ndarray: numeric ``tensor_content`` read directly, anything else by
-    ``tf.make_ndarray`` (the direct path saves most of the per-request conversion time)."""
-    for dtype, enum in _NUMERIC.items():
-        if proto.dtype == enum and proto.tensor_content:
-            shape = [d.size for d in proto.tensor_shape.dim]
-            return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
-    return tf.make_ndarray(proto)
-
-
-def fill_tensor_proto(proto, value: np.ndarray) -> None:
-    """Write ``value`` into ``proto`` as ``tf.make_tensor_proto`` would (numeric: packed tensor_content)."""
-    value = np.asarray(value)
-    if value.dtype in _NUMERIC:
-        proto.dtype = _NUMERIC[value.dtype]
-        proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in value.shape)
-        proto.tensor_content = value.tobytes()
-    else:
-        proto.CopyFrom(tf.make_tensor_proto(value))
-
-
-def _check_output_filter(output_filter, outputs_expected) -> set[str]:
-    """predict_util.cc: every alias once, each one an output of the signature."""
-    seen = set()
-    for alias in output_filter:
-        if alias not in outputs_expected:
-            raise st.invalid(
-                f"output tensor alias not found in signature: {alias} Outputs expected "
-                f"to be in the set {{{','.join(sorted(outputs_expected))}}}."
-            )
-        if alias in seen:
-            raise st.invalid(f"duplicate output tensor alias: {alias}")
-        seen.add(alias)
-    return seen
-
-
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """``Predict``, ``Classify``, ``Regress``, ``MultiInference`` and ``GetModelMetadata`` on grpc.aio.
 
     Requests are parsed and checked on the event loop; the model runs on ``pool`` (batching off) or in the
     batcher's threads (batching on), so the loop never blocks and many requests can wait at once.
-    ``metrics`` (monitoring.Metrics, when Prometheus is enabled) counts Predict/Classify/Regress requests.
+    ``metrics`` (monitoring.Metrics, when Prometheus is enabled) counts Predict/Classify/Regress requests;
+    ``tensor_content`` (--enable_serialization_as_tensor_content) packs numeric outputs into
+    ``tensor_content`` instead of the typed fields.
     """
 
-    def __init__(self, manager: ModelManager, pool: ThreadPoolExecutor, metrics=None):
-        self.manager, self.pool, self.metrics = manager, pool, metrics
+    def __init__(self, manager: ModelManager, pool: ThreadPoolExecutor, metrics=None, tensor_content: bool = False):
+        self.manager, self.pool, self.metrics, self.tensor_content = manager, pool, metrics, tensor_content
 
     def _record(self, name: str, api: str, started: float, code: str) -> None:
         self.metrics.request(name, code, api, "GRPC", (time.perf_counter() - started) * 1e6)
@@ -123,27 +57,24 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             name, version, label = _spec(request.model_spec)
             servable = self.manager.resolve(name, version, label)
-            key = servable.check_signature(request.model_spec.signature_name)
+            key = servable.signature(request.model_spec.signature_name)
             inputs = {}
             for alias, proto in request.inputs.items():
                 try:
                     inputs[alias] = to_ndarray(proto)
-                except Exception:  # predict_util.cc: a TensorProto that does not parse
+                except Exception:  # saved_model/util.cc GetInputValues: a TensorProto that does not parse
                     raise st.invalid(f"tensor parsing error: {alias}") from None
-            wanted = None
-            if request.output_filter:
-                wanted = _check_output_filter(request.output_filter, servable.signature_defs[key].outputs)
-            key, checked = servable.prepare(key, inputs)
-            outputs = await _run(servable, key, checked, self.pool, context.time_remaining())
+            checked = servable.check_inputs(key, inputs)
+            outputs = servable.output_aliases(key, request.output_filter)
+            values = await call_model(servable, key, checked, outputs, self.pool, context.time_remaining())
         except st.ServingError as err:
             if self.metrics is not None:
                 self._record(request.model_spec.name, "Predict", started, err.code.name)
             await context.abort(err.code, err.message)
         response = predict_pb2.PredictResponse()
         inference.fill_spec(response.model_spec, name, servable, key)
-        for alias, value in outputs.items():
-            if wanted is None or alias in wanted:
-                fill_tensor_proto(response.outputs[alias], value)
+        for alias, value in values.items():
+            fill_tensor_proto(response.outputs[alias], value, self.tensor_content)
         if self.metrics is not None:
             self._record(request.model_spec.name, "Predict", started, "OK")
         return response
@@ -153,8 +84,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             name, version, label = _spec(request.model_spec)
             servable = self.manager.resolve(name, version, label)
-            key, inputs, n = inference.prepare(servable, request.model_spec.signature_name, request.input, method)
-            outputs = await _run(servable, key, inputs, self.pool, context.time_remaining())
+            signature = request.model_spec.signature_name
+            key, inputs, fetch, n = inference.prepare(servable, signature, request.input, method)
+            outputs = await call_model(servable, key, inputs, fetch, self.pool, context.time_remaining())
             if method == inference.CLASSIFY:
                 response = classification_pb2.ClassificationResponse()
                 response.result.CopyFrom(inference.classification_result(outputs, n))
@@ -179,13 +111,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def MultiInference(self, request, context):  # noqa: N802
         try:
             name = inference.check_multi_inference(request)
-            spec = request.tasks[0].model_spec
-            choice = spec.WhichOneof("version_choice")
-            servable = self.manager.resolve(
-                name,
-                spec.version.value if choice == "version" else None,
-                spec.version_label if choice == "version_label" else None,
-            )
+            _, version, label = _spec(request.tasks[0].model_spec)
+            servable = self.manager.resolve(name, version, label)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.pool, inference.multi_inference_sync, servable, request)
         except st.ServingError as err:
@@ -243,10 +170,11 @@ async def start_grpc_server(
     channel_arguments: list | None = None,
     metrics=None,
     health: bool = False,
+    tensor_content: bool = False,
 ) -> grpc.aio.Server:
     """A started grpc.aio server on 127.0.0.1:``port`` (unless 0) and ``unix:socket_path`` (when given), with
-    both services, ``--grpc_channel_arguments`` as server options, and grpc.health.v1 when ``health``
-    (RuntimeError if it can't bind)."""
+    both services, ``--grpc_channel_arguments`` as server options, grpc.health.v1 when ``health``, and
+    numeric Predict outputs in ``tensor_content`` when ``tensor_content`` (RuntimeError if it can't bind)."""
     options = [
         ("grpc.max_receive_message_length", 2**31 - 1),  # server.cc: SetMaxMessageSize(INT32_MAX)
         ("grpc.max_send_message_length", 2**31 - 1),
@@ -254,12 +182,10 @@ async def start_grpc_server(
     ]
     server = grpc.aio.server(options=options + list(channel_arguments or []))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager, pool, metrics), server
+        PredictionService(manager, pool, metrics, tensor_content), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, pool), server)
     if health:
-        from helpers.serving.local_server.health import add_health_service
-
         add_health_service(server)
     for address in ([f"127.0.0.1:{port}"] if port else []) + ([f"unix:{socket_path}"] if socket_path else []):
         try:

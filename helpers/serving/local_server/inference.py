@@ -5,8 +5,9 @@ The request's ``Input`` (``example_list``, or ``example_list_with_context``: con
 so the example's features override the context's) becomes a DT_STRING tensor ``[N]`` of serialized
 ``tf.Example``s fed to the signature's ``inputs``; ``classes``/``scores`` (classify) or ``outputs``
 (regress) come back as ClassificationResult / RegressionResult. The method name of a SignatureDef is only
-checked with ``--enable_signature_method_name_check`` (off by default, as TF2 ``tf.function`` signatures are
-all ``tensorflow/serving/predict``); the structural checks always apply.
+checked with ``--enable_signature_method_name_check`` (``LoadOptions.method_check``; off by default, as TF2
+``tf.function`` signatures are all ``tensorflow/serving/predict``); the structural checks always apply.
+The serialized examples are fed to the signature's input tensor as they are (classifier.cc's session run).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from helpers.serving.local_server import status as st
 CLASSIFY = "tensorflow/serving/classify"
 REGRESS = "tensorflow/serving/regress"
 DEFAULT_SIGNATURE = "serving_default"
-METHOD_CHECK = {"enabled": False}  # --enable_signature_method_name_check (set by server.main)
 
 
 def serialized_examples(input_proto) -> np.ndarray:
@@ -40,10 +40,10 @@ def serialized_examples(input_proto) -> np.ndarray:
 
 def _signature(servable, signature_name: str, method: str):
     key = signature_name or DEFAULT_SIGNATURE
-    if key not in servable.signature_defs or key not in servable.functions:
+    if key not in servable.signature_defs:
         raise st.invalid(f"No signature was found with the name: {key}")
     sig = servable.signature_defs[key]
-    if METHOD_CHECK["enabled"] and sig.method_name != method:
+    if servable.options.method_check and sig.method_name != method:
         what = "classification" if method == CLASSIFY else "regression"
         raise st.invalid(f"Expected {what} signature method_name to be {method}. Was: {sig.method_name}")
     return key, sig
@@ -74,12 +74,13 @@ def _check_regress(sig) -> None:
         raise st.invalid(f"No regression outputs found in SignatureDef: {sig}")
 
 
-def prepare(servable, signature_name: str, input_proto, method: str) -> tuple[str, dict, int]:
-    """``(signature key, {"inputs": serialized examples}, N)`` after the checks of classifier/regressor.cc."""
+def prepare(servable, signature_name: str, input_proto, method: str) -> tuple[str, dict, tuple[str, ...], int]:
+    """``(signature key, {"inputs": serialized examples}, output aliases, N)`` after the checks of
+    classifier.cc / regressor.cc."""
     key, sig = _signature(servable, signature_name, method)
     (_check_classify if method == CLASSIFY else _check_regress)(sig)
     examples = serialized_examples(input_proto)
-    return key, {"inputs": examples}, len(examples)
+    return key, {"inputs": examples}, tuple(sig.outputs), len(examples)
 
 
 def _dtype_name(array: np.ndarray) -> str:
@@ -140,20 +141,16 @@ def fill_spec(spec, name: str, servable, key: str) -> None:
     spec.signature_name = key
 
 
-def _run_sync(servable, key: str, inputs: dict) -> dict:
-    if key in servable.batchers:
-        return servable.batchers[key].submit(inputs, None)
-    return servable.run(key, inputs)
-
-
 def classify_sync(servable, signature_name: str, input_proto):
-    key, inputs, n = prepare(servable, signature_name, input_proto, CLASSIFY)
-    return key, classification_result(_run_sync(servable, key, inputs), n)
+    """A whole Classify in this thread: ``(signature key, ClassificationResult)``."""
+    key, inputs, outputs, n = prepare(servable, signature_name, input_proto, CLASSIFY)
+    return key, classification_result(servable.run_sync(key, inputs, outputs), n)
 
 
 def regress_sync(servable, signature_name: str, input_proto):
-    key, inputs, n = prepare(servable, signature_name, input_proto, REGRESS)
-    return key, regression_result(_run_sync(servable, key, inputs), n)
+    """A whole Regress in this thread: ``(signature key, RegressionResult)``."""
+    key, inputs, outputs, n = prepare(servable, signature_name, input_proto, REGRESS)
+    return key, regression_result(servable.run_sync(key, inputs, outputs), n)
 
 
 def check_multi_inference(request) -> str:

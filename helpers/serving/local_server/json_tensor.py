@@ -199,7 +199,7 @@ def to_array(value, dtype, fast: bool = True) -> np.ndarray:
     return np.asarray(flat, dtype=object if kind in "SUO" else dtype).reshape(shape)
 
 
-def request_inputs(doc: dict, specs: dict[str, tuple]) -> tuple[str, dict[str, np.ndarray]]:
+def request_inputs(doc: dict, specs: dict[str, np.dtype]) -> tuple[str, dict[str, np.ndarray]]:
     """``("row"|"columnar", {input name: ndarray})`` from a parsed predict body (FillPredictRequestFromJson)."""
     fast = getattr(doc, "fast", False)
     has_rows, has_cols = "instances" in doc, "inputs" in doc
@@ -224,12 +224,12 @@ def request_inputs(doc: dict, specs: dict[str, tuple]) -> tuple[str, dict[str, n
                     "inputs is a plain value/list, but expecting an object as multiple input tensors "
                     "required as per tensorinfo_map"
                 )
-            return "columnar", {names[0]: to_array(value, specs[names[0]][0], fast)}
+            return "columnar", {names[0]: to_array(value, specs[names[0]], fast)}
         arrays = {}
         for name in names:
             if name not in value:
                 raise invalid(f"Missing named input: {name} in 'inputs' object.")
-            arrays[name] = to_array(value[name], specs[name][0], fast)
+            arrays[name] = to_array(value[name], specs[name], fast)
         return "columnar", arrays
     raise invalid("Missing 'inputs' or 'instances' key")
 
@@ -242,7 +242,7 @@ def _rows_to_arrays(rows: list, specs: dict, names: list[str], fast: bool) -> di
                 "instances is a plain list, but expecting list of objects as multiple input tensors "
                 "required as per tensorinfo_map"
             )
-        dtype = specs[names[0]][0]
+        dtype = specs[names[0]]
         array = _fast(rows, dtype, fast)
         return {names[0]: array if array is not None else _stack(rows, dtype, None, fast)}
     per_name: dict[str, list] = {n: [] for n in names}
@@ -262,7 +262,7 @@ def _rows_to_arrays(rows: list, specs: dict, names: list[str], fast: bool) -> di
             )
         for name in names:
             per_name[name].append(row[name])
-    return {n: _stack(per_name[n], specs[n][0], n, fast) for n in names}
+    return {n: _stack(per_name[n], specs[n], n, fast) for n in names}
 
 
 def _stack(items: list, dtype, name: str | None, fast: bool) -> np.ndarray:

@@ -16,7 +16,6 @@ on a thread pool, so concurrent requests can meet in the batcher; each gets ``--
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -30,8 +29,9 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from helpers.serving.local_server import inference, json_examples, json_tensor
+from helpers.serving.local_server.servable import call_model
 from helpers.serving.local_server.servables import ModelManager
-from helpers.serving.local_server.status import ServingError, deadline_exceeded, from_exception, invalid
+from helpers.serving.local_server.status import ServingError, invalid
 
 PREDICTION_API = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.I
@@ -60,8 +60,9 @@ def metadata_json(response) -> str:
 
 
 def error_json(message: str) -> str:
-    """``{ "error": "..." }``, the error body every REST API returns."""
-    return json.dumps({"error": message})
+    """The error body every REST API returns, as json_tensor.cc MakeJsonFromStatus writes it (rapidjson's
+    PrettyWriter: four-space indent, UTF-8 unescaped)."""
+    return '{\n    "error": ' + json.dumps(message, ensure_ascii=False) + "\n}"
 
 
 MAX_BODY_ENV = "HELPERS_SERVING_MAX_REQUEST_BYTES"
@@ -177,35 +178,27 @@ class RestHandler(tornado.web.RequestHandler):
         except ServingError as err:
             self._fail(err)
 
-    async def _await(self, servable, key, inputs):
-        future = servable.submit_async(key, inputs, self.pool)
-        try:
-            return await (asyncio.wait_for(future, self.timeout_s) if self.timeout_s else future)
-        except TimeoutError:
-            raise deadline_exceeded() from None
-        except ServingError:
-            raise
-        except Exception as err:  # noqa: BLE001 (the model's own error keeps its code, as in the real server)
-            raise from_exception(err) from None
-
     async def _predict(self, doc, name, version, label) -> str:
-        signature = json_tensor.signature_name(doc)
         servable = self.manager.resolve(name, version, label)
-        key = servable.check_signature(signature, rest=True)
-        fmt, inputs = json_tensor.request_inputs(doc, servable.input_specs(key))
-        key, checked = servable.prepare(key, inputs, rest=True)
-        return json_tensor.response_json(await self._await(servable, key, checked), fmt)
+        key = servable.signature(json_tensor.signature_name(doc), rest=True)
+        fmt, inputs = json_tensor.request_inputs(doc, servable.input_dtypes(key))
+        checked = servable.check_inputs(key, inputs)
+        outputs = servable.output_aliases(key)
+        return json_tensor.response_json(await self._call(servable, key, checked, outputs), fmt)
 
     async def _examples(self, doc, method, name, version, label) -> str:
         signature = json_tensor.signature_name(doc)
         request_input = json_examples.request_input(doc)
         servable = self.manager.resolve(name, version, label)
         which = inference.CLASSIFY if method == "classify" else inference.REGRESS
-        key, inputs, n = inference.prepare(servable, signature, request_input, which)
-        outputs = await self._await(servable, key, inputs)
+        key, inputs, fetch, n = inference.prepare(servable, signature, request_input, which)
+        outputs = await self._call(servable, key, inputs, fetch)
         if method == "classify":
             return json_examples.classify_json(inference.classification_result(outputs, n))
         return json_examples.regress_json(inference.regression_result(outputs, n))
+
+    def _call(self, servable, key, inputs, outputs):
+        return call_model(servable, key, inputs, outputs, self.pool, self.timeout_s)
 
     async def put(self, _path=None):
         self._fail(invalid(f"Malformed request: PUT {self.request.path}"))

@@ -10,171 +10,26 @@ names to versions with the checks of server_core.cc (see ``status.py`` for the e
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import tensorflow as tf
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from helpers.serving.local_server import status as st
-from helpers.serving.local_server.batching import Batcher
-from helpers.serving.local_server.flags import BatchingParameters
-from helpers.serving.local_server.json_tensor import tf_type_name
-from helpers.serving.local_server.versions import (  # noqa: F401 (check_config_paths: used from here)
-    aspired_versions,
-    check_config_paths,
-    read_meta_graph,
-    version_folders,
-)
+from helpers.serving.local_server.servable import LoadOptions, Servable
+from helpers.serving.local_server.versions import aspired_versions, version_folders
+from helpers.serving.local_server.warmup import run_warmup
 
 log = logging.getLogger("helpers.serving")
 State = get_model_status_pb2.ModelVersionStatus.State
-DEFAULT_SIGNATURE = "serving_default"  # tensorflow/cc/saved_model/signature_constants.h
-INIT_OP = "__saved_model_init_op"
-
-
-class Servable:
-    """One loaded SavedModel version: its signatures (SignatureDefs) and a thread-safe ``predict``."""
-
-    def __init__(
-        self,
-        name: str,
-        version: int,
-        path: Path,
-        batching: BatchingParameters | None = None,
-        tags: tuple[str, ...] = ("serve",),
-        prefer_tflite: bool = False,
-    ):
-        self.name, self.version, self.path = name, version, Path(path)
-        self.tflite = prefer_tflite and (self.path / "model.tflite").is_file()
-        if self.tflite:  # --prefer_tflite_model; falls back to the SavedModel when there is no model.tflite
-            from helpers.serving.local_server.tflite import load_tflite
-
-            self.signature_defs, self.functions = load_tflite(self.path / "model.tflite")
-        else:
-            meta_graph = read_meta_graph(self.path, tags)
-            self.signature_defs = dict(meta_graph.signature_def)
-            self.module = tf.saved_model.load(str(self.path), tags=list(tags))
-            self.functions = {k: self.module.signatures[k] for k in self.signature_defs if k != INIT_OP}
-        self.batchers: dict[str, Batcher] = {}
-        self._specs: dict[str, dict] = {}
-        if batching is not None:
-            for key in self.functions:
-                self.batchers[key] = Batcher(
-                    lambda inputs, key=key: self.run(key, inputs), batching, name=f"{name}-{version}-{key}"
-                )
-
-    def input_specs(self, signature: str) -> dict[str, tuple[np.dtype, list[int] | None]]:
-        """``{alias: (numpy dtype, shape with -1 for unknown dims, or None for unknown rank)}``."""
-        if signature not in self._specs:
-            specs = {}
-            for alias, info in self.signature_defs[signature].inputs.items():
-                dims = None if info.tensor_shape.unknown_rank else [d.size for d in info.tensor_shape.dim]
-                specs[alias] = (np.dtype(tf.dtypes.as_dtype(info.dtype).as_numpy_dtype), dims)
-            self._specs[signature] = specs
-        return self._specs[signature]
-
-    def check_signature(self, signature: str, rest: bool = False) -> str:
-        """The signature key to use ('' means serving_default); unknown keys raise the documented error."""
-        key = signature or DEFAULT_SIGNATURE
-        if key not in self.functions:
-            raise st.rest_signature_not_found(key) if rest else st.signature_key_not_found(key)
-        return key
-
-    def check_inputs(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Validate names, dtypes and shapes against the SignatureDef (predict_util.cc's checks)."""
-        specs = self.input_specs(key)
-        for alias in inputs:
-            if alias not in specs:
-                raise st.input_alias_not_found(alias, list(specs))
-        if set(inputs) != set(specs):
-            missing = sorted(set(specs) - set(inputs))
-            raise st.invalid(
-                f"input size does not match signature: {len(inputs)}!={len(specs)} "
-                f"len({{{','.join(sorted(inputs))}}}). Missing but required: {{{','.join(missing)}}}."
-            )
-        checked = {}
-        for i, (alias, value) in enumerate(inputs.items()):
-            dtype, dims = specs[alias]
-            value = np.asarray(value)
-            if value.dtype != dtype:
-                raise st.invalid(
-                    f"Expects arg[{i}] to be {tf_type_name(dtype)} but {tf_type_name(value.dtype)} is provided"
-                )
-            if dims is not None and (
-                value.ndim != len(dims) or any(d >= 0 and d != s for d, s in zip(dims, value.shape, strict=False))
-            ):
-                want = "[" + ",".join("?" if d < 0 else str(d) for d in dims) + "]"
-                # The real server's text for this comes from the TF runtime and depends on the model.
-                raise st.invalid(f"Input {alias} has shape {list(value.shape)} but the signature {key} expects {want}")
-            checked[alias] = value
-        return checked
-
-    def run(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Call the signature once on already-validated inputs (no batching)."""
-        if self.tflite:
-            return self.functions[key](**inputs)
-        outputs = self.functions[key](**{k: tf.constant(v) for k, v in inputs.items()})
-        return {k: v.numpy() for k, v in outputs.items()}
-
-    def prepare(self, signature: str, inputs: dict[str, np.ndarray], rest: bool = False):
-        """Validate a request: ``(signature_key, checked inputs)`` or a ServingError."""
-        key = self.check_signature(signature, rest)
-        return key, self.check_inputs(key, inputs)
-
-    def submit_async(self, key: str, checked: dict[str, np.ndarray], pool) -> asyncio.Future:
-        """Run a prepared request from a coroutine: through the batcher when batching is on, else on ``pool``
-        (a thread pool); returns an asyncio future of the outputs on the running event loop (the batcher hands
-        results back to the loop once per batch, not once per request)."""
-        if key in self.batchers:
-            return self.batchers[key].submit_async(checked)
-        return asyncio.get_running_loop().run_in_executor(pool, self.run, key, checked)
-
-    def predict(
-        self, signature: str, inputs: dict[str, np.ndarray], timeout: float | None = None, rest: bool = False
-    ) -> tuple[str, dict[str, np.ndarray]]:
-        """Validate and run in this thread (batched when batching is on); returns ``(signature_key, outputs)``."""
-        key, checked = self.prepare(signature, inputs, rest)
-        if key in self.batchers:
-            return key, self.batchers[key].submit(checked, timeout)
-        return key, self.run(key, checked)
-
-    def unload(self) -> None:
-        """Stop the batch threads; the SavedModel is freed once no request holds this object."""
-        for key, batcher in self.batchers.items():
-            batcher.stop()
-            if batcher.stats["calls"]:
-                log.info("%s version %s %s batching: %s", self.name, self.version, key, batcher.stats)
-
-
-@dataclass
-class LoadOptions:
-    """How versions are loaded: the flags of main.cc that govern it, with the real binary's defaults."""
-
-    tags: tuple[str, ...] = ("serve",)  # --saved_model_tags
-    prefer_tflite: bool = False  # --prefer_tflite_model
-    max_num_load_retries: int = 5  # --max_num_load_retries
-    load_retry_interval_micros: int = 60_000_000  # --load_retry_interval_micros
-    enable_model_warmup: bool = True  # --enable_model_warmup
-    warmup_iterations: int = 1  # --num_request_iterations_for_warmup, when > 0
-    metrics: object = None  # monitoring.Metrics, when --monitoring_config_file enables Prometheus
 
 
 class ModelManager:
     """The models of a ModelServerConfig, their versions, states and labels; reloadable at run time."""
 
-    def __init__(
-        self,
-        batching: BatchingParameters | None = None,
-        allow_labels_for_unavailable: bool = False,
-        options: LoadOptions | None = None,
-    ):
-        self.batching = batching
+    def __init__(self, options: LoadOptions | None = None, allow_labels_for_unavailable: bool = False):
         self.allow_labels_for_unavailable = allow_labels_for_unavailable
         self.options = options or LoadOptions()
         self.config = None
@@ -266,10 +121,8 @@ class ModelManager:
         for attempt in range(attempts):
             servable = None
             try:
-                servable = Servable(name, version, path, self.batching, opts.tags, opts.prefer_tflite)
+                servable = Servable(name, version, path, opts)
                 if opts.enable_model_warmup:
-                    from helpers.serving.local_server.warmup import run_warmup
-
                     run_warmup(servable, opts.warmup_iterations, opts.metrics)
                 break
             except Exception as err:  # noqa: BLE001 (any load error is reported in the model's status)
@@ -325,15 +178,20 @@ class ModelManager:
         log.info("unloaded %s version %s", name, version)
 
     # ---------------------------------------------------------------- requests
+    def _label_version(self, name: str, version: int | None, label: str | None) -> int | None:
+        """The version a label names (server_core.cc GetModelVersionForLabel), else ``version`` itself."""
+        if not label:
+            return version
+        if label not in self.labels.get(name, {}):
+            raise st.unrecognized_label(label)
+        return self.labels[name][label]
+
     def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable a ModelSpec names (server_core.cc ServableRequestFromModelSpec)."""
         if not name:
             raise st.invalid("ModelSpec has no name specified.")
         with self._lock:
-            if label:
-                if label not in self.labels.get(name, {}):
-                    raise st.unrecognized_label(label)
-                version = self.labels[name][label]
+            version = self._label_version(name, version, label)
             loaded = self.servables.get(name, {})
             if version is None:
                 if not loaded:
@@ -349,10 +207,7 @@ class ModelManager:
             raise st.invalid("Missing ModelSpec")
         response = get_model_status_pb2.GetModelStatusResponse()
         with self._lock:
-            if label:
-                if label not in self.labels.get(name, {}):
-                    raise st.unrecognized_label(label)
-                version = self.labels[name][label]
+            version = self._label_version(name, version, label)
             states = self.states.get(name, {})
             if version is not None:
                 if version not in states:

@@ -17,8 +17,13 @@ import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 
 from helpers.serving.local_server import flags as fl
+from helpers.serving.local_server import status as st
+from helpers.serving.local_server.monitoring import read_monitoring_config
+from helpers.serving.local_server.versions import check_config_paths
 
 log = logging.getLogger("helpers.serving")
 
@@ -51,57 +56,60 @@ def _fail_start(message: str) -> int:
     return 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the server until SIGTERM/SIGINT; return the process exit status (2 for bad flags, 1 when the
-    server cannot start, 0 after a clean stop or ``--version``)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        flags = fl.parse_flags(sys.argv[1:] if argv is None else argv)
-    except fl.FlagError as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        return 2
-    if flags.version:
-        import tensorflow as tf
+@dataclass
+class Configuration:
+    """What the flags and files say, read and checked before anything loads."""
 
-        print(f"TensorFlow ModelServer: {VERSION}+helpers.serving\nTensorFlow Library: {tf.__version__}", flush=True)
-        return 0
-    for ignored in fl.ignored_flags(flags):
-        log.warning("accepted and ignored: %s", ignored)
-    try:
-        if flags.model_config_file:
-            config = fl.read_model_server_config(flags.model_config_file)
-        else:
-            config = fl.single_model_config(flags.model_name, flags.model_base_path)
-        batching = fl.read_batching_parameters(flags.batching_parameters_file) if flags.enable_batching else None
-        metrics_path = None
-        if flags.monitoring_config_file:
-            from helpers.serving.local_server.monitoring import read_monitoring_config
+    config: object  # the ModelServerConfig (--model_config_file, or --model_name/--model_base_path)
+    batching: fl.BatchingParameters | None  # --enable_batching with --batching_parameters_file
+    metrics_path: str | None  # the Prometheus path of --monitoring_config_file
+    channel_arguments: list  # --grpc_channel_arguments
 
-            metrics_path = read_monitoring_config(flags.monitoring_config_file)
-        channel_arguments = fl.grpc_channel_arguments(flags.grpc_channel_arguments)
-        from helpers.serving.local_server.servables import check_config_paths
 
-        check_config_paths(config)
-    except fl.ConfigParseError as err:
-        print(err.parser_line, file=sys.stderr, flush=True)  # protobuf's text_format.cc error line
-        return _fail_start(f"INVALID_ARGUMENT: {err}")
-    except fl.FlagError as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        return 2
+def read_configuration(flags) -> Configuration:
+    """The model config, batching, monitoring and channel settings; FlagError / ConfigParseError if bad."""
+    if flags.model_config_file:
+        config = fl.read_model_server_config(flags.model_config_file)
+    else:
+        config = fl.single_model_config(flags.model_name, flags.model_base_path)
+    check_config_paths(config)
+    return Configuration(
+        config=config,
+        batching=fl.read_batching_parameters(flags.batching_parameters_file) if flags.enable_batching else None,
+        metrics_path=read_monitoring_config(flags.monitoring_config_file) if flags.monitoring_config_file else None,
+        channel_arguments=fl.grpc_channel_arguments(flags.grpc_channel_arguments),
+    )
 
-    import tensorflow as tf
 
-    if flags.tensorflow_intra_op_parallelism:
-        tf.config.threading.set_intra_op_parallelism_threads(flags.tensorflow_intra_op_parallelism)
-    if flags.tensorflow_inter_op_parallelism:
-        tf.config.threading.set_inter_op_parallelism_threads(flags.tensorflow_inter_op_parallelism)
-    from helpers.serving.local_server import inference
+def session_config(flags):
+    """The ConfigProto every model's session gets, built as server.cc builds it: the
+    --tensorflow_session_config_file, the GPU memory fraction, then the parallelism flags (intra/inter when
+    either is set, else --tensorflow_session_parallelism for both)."""
+    from tensorflow.core.protobuf import config_pb2
+
+    config = config_pb2.ConfigProto()
+    if flags.tensorflow_session_config_file:
+        path = Path(flags.tensorflow_session_config_file)
+        if not path.is_file():
+            raise fl.FlagError(f"NOT_FOUND: {path}; No such file or directory")
+        fl.parse_text_proto(path.read_text(), config, str(path))
+    config.gpu_options.per_process_gpu_memory_fraction = flags.per_process_gpu_memory_fraction
+    if flags.tensorflow_intra_op_parallelism > 0 or flags.tensorflow_inter_op_parallelism > 0:
+        config.intra_op_parallelism_threads = flags.tensorflow_intra_op_parallelism
+        config.inter_op_parallelism_threads = flags.tensorflow_inter_op_parallelism
+    else:
+        config.intra_op_parallelism_threads = flags.tensorflow_session_parallelism
+        config.inter_op_parallelism_threads = flags.tensorflow_session_parallelism
+    return config
+
+
+def build_manager(flags, setup: Configuration):
+    """Load every model's versions (a ServingError when one does not become available: the real server
+    then refuses to start, load_servables_fast.cc); returns the ModelManager."""
     from helpers.serving.local_server.monitoring import Metrics
-    from helpers.serving.local_server.servables import LoadOptions, ModelManager
-    from helpers.serving.local_server.status import ServingError
+    from helpers.serving.local_server.servable import LoadOptions
+    from helpers.serving.local_server.servables import ModelManager
 
-    inference.METHOD_CHECK["enabled"] = flags.enable_signature_method_name_check
-    metrics = Metrics() if metrics_path and flags.rest_api_port else None
     options = LoadOptions(
         tags=tuple(t for t in flags.saved_model_tags.split(",") if t),
         prefer_tflite=flags.prefer_tflite_model,
@@ -109,19 +117,28 @@ def main(argv: list[str] | None = None) -> int:
         load_retry_interval_micros=flags.load_retry_interval_micros,
         enable_model_warmup=flags.enable_model_warmup,
         warmup_iterations=max(flags.num_request_iterations_for_warmup, 1),
-        metrics=metrics,
+        method_check=flags.enable_signature_method_name_check,
+        session_config=session_config(flags),
+        metrics=Metrics() if setup.metrics_path and flags.rest_api_port else None,
+        batching=setup.batching,
     )
-    manager = ModelManager(batching, flags.allow_version_labels_for_unavailable_models, options)
+    manager = ModelManager(options, flags.allow_version_labels_for_unavailable_models)
     try:
-        manager.reload_config(config)
-    except ServingError as err:
+        manager.reload_config(setup.config)
+        failed = manager.unavailable()
+        if failed:
+            details = "".join("{" + f + "}, " for f in failed)
+            raise st.ServingError(
+                st.grpc.StatusCode.UNKNOWN, f"{len(failed)} servable(s) did not become available: {{{details}}}"
+            )
+    except BaseException:
         manager.close()
-        return _fail_start(f"{err.code.name}: {err.message}")
-    failed = manager.unavailable()
-    if failed:  # load_servables_fast.cc: the server does not start unless every model's latest version loaded
-        manager.close()
-        details = "".join("{" + f + "}, " for f in failed)
-        return _fail_start(f"UNKNOWN: {len(failed)} servable(s) did not become available: {{{details}}}")
+        raise
+    return manager
+
+
+def serve(flags, setup: Configuration, manager) -> int:
+    """Serve until SIGTERM/SIGINT with the pollers running; unload everything on the way out."""
     stop = threading.Event()
     # The model-call pool is this server's own (the real binary has C++ thread pools); it is sized to keep
     # enough calls in flight whatever --grpc_max_threads / --rest_api_num_threads say.
@@ -143,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         for seconds, step, what in pollers:
             threading.Thread(target=_poll_loop, args=(stop, seconds, step, what), daemon=True).start()
-        asyncio.run(_serve_until_signal(manager, flags, pool, channel_arguments, metrics, metrics_path))
+        asyncio.run(_serve_until_signal(manager, flags, pool, setup))
     except RuntimeError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
@@ -155,7 +172,37 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _serve_until_signal(manager, flags, pool, channel_arguments, metrics, metrics_path) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT; return the process exit status (2 for bad flags, 1 when the
+    server cannot start, 0 after a clean stop or ``--version``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        flags = fl.parse_flags(sys.argv[1:] if argv is None else argv)
+    except fl.FlagError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 2
+    if flags.version:
+        import tensorflow as tf
+
+        print(f"TensorFlow ModelServer: {VERSION}+helpers.serving\nTensorFlow Library: {tf.__version__}", flush=True)
+        return 0
+    for ignored in fl.ignored_flags(flags):
+        log.warning("accepted and ignored: %s", ignored)
+    try:
+        setup = read_configuration(flags)
+        manager = build_manager(flags, setup)
+    except fl.ConfigParseError as err:
+        print(err.parser_line, file=sys.stderr, flush=True)  # protobuf's text_format.cc error line
+        return _fail_start(f"INVALID_ARGUMENT: {err}")
+    except fl.FlagError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 2
+    except st.ServingError as err:
+        return _fail_start(f"{err.code.name}: {err.message}")
+    return serve(flags, setup, manager)
+
+
+async def _serve_until_signal(manager, flags, pool, setup: Configuration) -> None:
     """gRPC (grpc.aio) and REST (tornado, when --rest_api_port is set) on one event loop, until SIGTERM/SIGINT."""
     from helpers.serving.local_server.grpc_service import start_grpc_server
 
@@ -168,9 +215,10 @@ async def _serve_until_signal(manager, flags, pool, channel_arguments, metrics, 
         flags.port,
         pool,
         socket_path=flags.grpc_socket_path,
-        channel_arguments=channel_arguments,
-        metrics=metrics,
+        channel_arguments=setup.channel_arguments,
+        metrics=manager.options.metrics,
         health=flags.enable_grpc_healthcheck_service,
+        tensor_content=flags.enable_serialization_as_tensor_content,
     )
     if flags.port:
         log.info("Running gRPC ModelServer at 127.0.0.1:%d ...", flags.port)
@@ -189,7 +237,12 @@ async def _serve_until_signal(manager, flags, pool, channel_arguments, metrics, 
             from helpers.serving.local_server.rest import make_app
 
             app = make_app(
-                manager, pool, flags.rest_api_timeout_in_ms, flags.rest_api_enable_cors_support, metrics, metrics_path
+                manager,
+                pool,
+                flags.rest_api_timeout_in_ms,
+                flags.rest_api_enable_cors_support,
+                manager.options.metrics,
+                setup.metrics_path,
             )
             http_server = tornado.httpserver.HTTPServer(app, max_body_size=2**62)
             try:

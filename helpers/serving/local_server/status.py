@@ -96,12 +96,39 @@ def signature_key_not_found(signature_name: str) -> ServingError:
     return ServingError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{signature_name}" not found.')
 
 
-def input_alias_not_found(alias: str, expected: list[str]) -> ServingError:
-    """gRPC Predict with an input name that the signature does not have."""
+def _join(names) -> str:
+    return ",".join(sorted(names))
+
+
+def input_size_mismatch(given: set[str], wanted: set[str]) -> ServingError:
+    """VerifyRequestInputsSize: more inputs than the signature has, or fewer and no defaults."""
     return invalid(
-        f"input tensor alias not found in signature: {alias}. "
-        f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}."
+        f"input size does not match signature: {len(given)}!={len(wanted)} len({{{_join(given)}}}) != "
+        f"len({{{_join(wanted)}}}). Sent extra: {{{_join(given - wanted)}}}. "
+        f"Missing but required: {{{_join(wanted - given)}}}."
     )
+
+
+def output_alias_not_found(alias: str, expected: list[str]) -> ServingError:
+    """An ``output_filter`` alias that the signature does not have."""
+    return invalid(
+        f"output tensor alias not found in signature: {alias} Outputs expected to be in the set {{{_join(expected)}}}."
+    )
+
+
+# ---- tensorflow/cc/saved_model/util.cc GetInputValues (called by predict_util.cc) ----
+def input_not_found(alias: str, feed_name: str, given: set[str], defaults: set[str]) -> ServingError:
+    """A signature input the request does not give and that has no default."""
+    return invalid(
+        f"Signature input alias: {alias}(feed name: {feed_name}) not found in request and no default value "
+        f"provided. Inputs expected to be in the request {{{_join(given)}}}, or default input alias set: "
+        f"{_join(defaults)}"
+    )
+
+
+def invalid_input_name(used: set[str], given: set[str]) -> ServingError:
+    """A request input that is not one of the signature's (the others were all found)."""
+    return invalid(f"Inputs contains invalid name. Used request inputs: {_join(used)}, request input: {_join(given)}")
 
 
 # ---- tensorflow_serving/model_servers/http_rest_api_handler.cc, GetInfoMap ----

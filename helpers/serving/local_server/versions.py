@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 from google.protobuf import text_format
-from tensorflow.core.protobuf import saved_model_pb2
 
 from helpers.serving.local_server import status as st
+from helpers.serving.local_server.flags import FlagError
 
 log = logging.getLogger("helpers.serving")
 
@@ -64,6 +64,8 @@ def aspired_versions(model_config, on_disk: list[int]) -> list[int]:
 
 def read_meta_graph(path: Path, tags) -> object:
     """The MetaGraphDef whose tag set equals ``tags`` (--saved_model_tags), with TensorFlow's errors."""
+    from tensorflow.core.protobuf import saved_model_pb2  # imports TensorFlow: only where a model loads
+
     saved_model = saved_model_pb2.SavedModel()
     if (path / "saved_model.pb").is_file():
         try:
@@ -99,16 +101,10 @@ def version_dir(base_path: str | Path, version: int | None = None) -> Path:
     return Path(base_path) / folders[max(folders) if version is None else version]
 
 
-def _flag_error(message: str):
-    from helpers.serving.local_server.flags import FlagError
-
-    return FlagError(message)
-
-
 def check_config_paths(config) -> None:
     """Fail at start-up, as the real server does, when a model's base_path is missing."""
     for model in config.model_config_list.config:
         if not model.name or not model.base_path:
-            raise _flag_error(f"model config entries need a name and a base_path, got {model}")
+            raise FlagError(f"model config entries need a name and a base_path, got {model}")
         if not Path(model.base_path).is_dir():
-            raise _flag_error(f"Could not find base path {model.base_path} for servable {model.name}")
+            raise FlagError(f"Could not find base path {model.base_path} for servable {model.name}")

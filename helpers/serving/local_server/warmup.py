@@ -12,7 +12,9 @@ import time
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from helpers.serving.local_server import inference
 from helpers.serving.local_server import status as st
+from helpers.serving.local_server.tensors import to_ndarray
 
 log = logging.getLogger("helpers.serving")
 REQUESTS_FILE = "assets.extra/tf_serving_warmup_requests"  # WarmupConsts::kRequestsFileName
@@ -20,16 +22,13 @@ MAX_RECORDS = 1000  # WarmupConsts::kMaxNumRecords
 
 
 def _replay(servable, record: prediction_log_pb2.PredictionLog) -> None:
-    from helpers.serving.local_server import inference
-    from helpers.serving.local_server.grpc_service import to_ndarray
-
     kind = record.WhichOneof("log_type")
     if kind is None:
         return
     if kind == "predict_log":
         request = record.predict_log.request
         inputs = {alias: to_ndarray(proto) for alias, proto in request.inputs.items()}
-        servable.predict(request.model_spec.signature_name, inputs)
+        servable.predict(request.model_spec.signature_name, inputs, request.output_filter)
     elif kind == "classify_log":
         request = record.classify_log.request
         inference.classify_sync(servable, request.model_spec.signature_name, request.input)
