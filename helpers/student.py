@@ -24,6 +24,7 @@ from helpers.workbook import (
     NotebookFormatError,
     find_notebooks,
     hint_of,
+    is_answer,
     is_solution,
     split_solution,
     title_before,
@@ -55,8 +56,10 @@ def strip_outputs(nb: NotebookNode) -> NotebookNode:
 
 
 def make_student(nb: NotebookNode, name: str = "") -> NotebookNode:
-    """A copy of ``nb`` with every solution cell replaced by a stub raising NotImplementedError(hint)."""
+    """A copy of ``nb`` with every solution cell replaced by a stub raising NotImplementedError(hint) and the
+    answers to review questions (markdown cells tagged ``answer``) left out."""
     student = copy.deepcopy(nb)
+    student.cells = [cell for cell in student.cells if not is_answer(cell)]
     where = f"{name}: " if name else ""
     for i, cell in enumerate(student.cells):
         if is_solution(cell):

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 SOLUTION_TAG = "solution"
+ANSWER_TAG = "answer"  # a markdown cell answering a review question: the learner's copies move it to Solutions
 HINT_PREFIX = "# Hint:"
 SETUP_CALL = "helpers.setup("
 EXERCISES_HEADING = "## Exercises"
@@ -101,6 +102,11 @@ def exercises(nb: NotebookNode, name: str = "") -> list[Exercise]:
             check = None  # two solution cells in a row: the first one has no check of its own
         found.append(Exercise(title_before(nb.cells, i), hint_of(cell, f"{where}cell {i}: "), i, check))
     return found
+
+
+def is_answer(cell: NotebookNode) -> bool:
+    """True for a markdown cell tagged ``answer`` (the answer to a review question)."""
+    return cell.cell_type == "markdown" and ANSWER_TAG in cell.get("metadata", {}).get("tags", [])
 
 
 def exercises_start(nb: NotebookNode, name: str = "") -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+from nbformat.v4 import new_markdown_cell
 
 from helpers import student, workbook
 from helpers.workbook import NotebookFormatError
@@ -34,6 +35,13 @@ def test_student_copy_replaces_only_solution_cells():
     )
     assert "Exercise 3: multiply" not in copy.cells[12].source
     assert "'Exercise 3: anything'" in copy.cells[12].source  # title from a bold first line
+
+
+def test_review_answers_are_left_out_of_the_student_copy():
+    nb = tiny_notebook()
+    nb.cells.insert(-1, new_markdown_cell("**Why?** Because.", metadata={"tags": ["answer"]}))
+    copy = student.make_student(nb)
+    assert len(copy.cells) == len(nb.cells) - 1 and all("Because" not in c.source for c in copy.cells)
 
 
 def test_stub_raises_with_title_and_hint():
@@ -113,8 +121,9 @@ notebooks = pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTE
 def test_student_copy_differs_only_in_solution_cells(path):
     nb = nbformat.read(path, as_version=4)
     copy = student.make_student(nb, path.name)
+    kept = [cell for cell in nb.cells if not workbook.is_answer(cell)]  # review answers are left out
     stubs = 0
-    for i, (a, b) in enumerate(zip(nb.cells, copy.cells, strict=True)):
+    for i, (a, b) in enumerate(zip(kept, copy.cells, strict=True)):
         assert (a.cell_type, a.metadata) == (b.cell_type, b.metadata), f"cell {i}"
         if workbook.is_solution(a):
             stubs += 1

@@ -6,9 +6,12 @@
   (``python -m helpers.grading assign``, what ``make assignment`` calls).
 * :mod:`helpers.grading.autograde`: the child process that autogrades ONE submission with nbgrader's own
   ``autograde`` in its own temporary course folder (started through :mod:`helpers.procs`).
+* :mod:`helpers.grading.sandbox`: the bubblewrap sandbox each grading child runs in (read-only system, private
+  /tmp, no network, memory and task limits, its own PID namespace).
 * :mod:`helpers.grading.grade`: ``python -m helpers.grading grade DIR`` (``make grade SUBMISSIONS=DIR``):
-  every ``DIR/<student>/<NN_topic>.ipynb``, one child each with a per-notebook timeout, into
-  ``DIR/grades.csv`` and ``DIR/grades.html`` (:mod:`helpers.grading.report`).
+  every ``DIR/<student>/<NN_topic>.ipynb``, one sandboxed child each with a per-notebook timeout, into
+  ``DIR/grades.csv``, ``DIR/grades.html``, ``DIR/canvas.csv`` and ``DIR/feedback/<student>/<NN_topic>.html``
+  (:mod:`helpers.grading.report`).
 
 Imports no TensorFlow; nbgrader is imported only where it is used.
 """

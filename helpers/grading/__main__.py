@@ -51,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
     grade.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     grade.add_argument("--full", action="store_true", help="run whole notebooks, not only their exercises")
+    grade.add_argument("--trusted", action="store_true",
+                       help="run the submissions WITHOUT a sandbox, with your rights (only for code you trust)")
+    grade.add_argument("--memory-gb", type=float, default=16, help="address space per process (default 16)")
+    grade.add_argument("--max-tasks", type=int, default=512,
+                       help="processes and threads per submission (default 512)")
     fmt = commands.add_parser("format", help="give each exercise of NOTEBOOK nbgrader's cell metadata (in place)")
     fmt.add_argument("notebooks", type=Path, nargs="+", metavar="NOTEBOOK")
     args = parser.parse_args(argv)
@@ -72,13 +77,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: {count} exercise(s)")
         return 0
     from helpers.grading.grade import grade as run_grade
+    from helpers.grading.sandbox import Limits, SandboxUnavailable
 
     if not args.submissions.is_dir():
         print(f"error: {args.submissions} is not a folder of <student>/<NN_topic>.ipynb", file=sys.stderr)
         return 2
-    rows = run_grade(args.submissions, args.notebooks, timeout=args.timeout, cell_timeout=args.cell_timeout,
-                     full=args.full, jobs=args.jobs)
-    print(f"{len(rows)} grade(s) in {args.submissions / 'grades.csv'} and {args.submissions / 'grades.html'}")
+    if args.memory_gb <= 0 or args.max_tasks < 16:
+        print(f"error: --memory-gb must be > 0 and --max-tasks >= 16, got {args.memory_gb:g} and {args.max_tasks}",
+              file=sys.stderr)
+        return 2
+    limits = Limits(memory_bytes=int(args.memory_gb * (1 << 30)), tasks=args.max_tasks)
+    try:
+        rows = run_grade(args.submissions, args.notebooks, timeout=args.timeout, cell_timeout=args.cell_timeout,
+                         full=args.full, jobs=args.jobs, trusted=args.trusted, limits=limits)
+    except SandboxUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = args.submissions
+    print(f"{len(rows)} grade(s) in {out / 'grades.csv'}, {out / 'grades.html'} and {out / 'canvas.csv'}; "
+          f"feedback for each student in {out / 'feedback'}/<student>/<NN_topic>.html")
     return 0
 
 

@@ -78,7 +78,8 @@ def autograde(course: Path, student_id: str, submission: Path, cell_timeout: int
         target.parent.mkdir(parents=True)
         nb = nbformat.read(submission, as_version=4)
         nbformat.write(cut(nb, name, full), target)
-        result = nbgrader_api(root, cell_timeout).autograde(stem, student_id, force=True, create=True)
+        with nbgrader_api(root, cell_timeout) as api:
+            result = api.autograde(stem, student_id, force=True, create=True)
         if not result["success"]:
             raise RuntimeError(f"nbgrader autograde failed:\n{result.get('log', '')}\n{result.get('error', '')}")
         graded = nbformat.read(root / "autograded" / student_id / stem / name, as_version=4)

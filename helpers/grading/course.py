@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -26,24 +28,31 @@ class CourseError(RuntimeError):
     """nbgrader failed (its log is in the message)."""
 
 
-def nbgrader_api(root: Path, cell_timeout: int | None = None):
-    """nbgrader's own API on the course folder ``root``.
+@contextmanager
+def nbgrader_api(root: Path, cell_timeout: int | None = None) -> Iterator:
+    """nbgrader's own API on the course folder ``root``, for the ``with`` block.
 
     A new gradebook records the head revision of nbgrader's database migrations, which nbgrader 0.9.6 asks
     for by running the ``alembic heads`` command (found on PATH, 2-20 s here, a process not started through
-    :mod:`helpers.procs`); :func:`alembic_head` reads the same revision in-process from the same folder.
+    :mod:`helpers.procs`) in its private ``nbgrader.api.get_alembic_version``. Inside the block that function
+    is :func:`alembic_head`, which reads the same revision in-process from the same folder; the original is
+    restored when the block ends.
     """
     import nbgrader.api
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
-    nbgrader.api.get_alembic_version = alembic_head
     config = Config()
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.course_id = COURSE_ID
     if cell_timeout is not None:
         config.Execute.timeout = int(cell_timeout)
-    return NbGraderAPI(config=config)
+    original = nbgrader.api.get_alembic_version
+    nbgrader.api.get_alembic_version = alembic_head
+    try:
+        yield NbGraderAPI(config=config)
+    finally:
+        nbgrader.api.get_alembic_version = original
 
 
 def alembic_head() -> str:
@@ -70,12 +79,12 @@ def write_sources(root: Path, notebooks: dict[str, NotebookNode]) -> None:
 
 def generate(root: Path, assignments: list[str]) -> None:
     """nbgrader's ``generate_assignment`` for each assignment of the course ``root`` (into ``root/release``)."""
-    api = nbgrader_api(root)
-    for assignment in assignments:
-        result = api.generate_assignment(assignment, force=True, create=True)
-        if not result["success"]:
-            raise CourseError(f"generate_assignment {assignment} failed:\n{result.get('log', '')}"
-                              f"\n{result.get('error', '')}")
+    with nbgrader_api(root) as api:
+        for assignment in assignments:
+            result = api.generate_assignment(assignment, force=True, create=True)
+            if not result["success"]:
+                raise CourseError(f"generate_assignment {assignment} failed:\n{result.get('log', '')}"
+                                  f"\n{result.get('error', '')}")
 
 
 def build(root: Path, notebooks: dict[str, NotebookNode]) -> list[str]:

@@ -2,33 +2,38 @@
 
 ``DIR/<student>/<NN_topic>.ipynb`` (any subset of the notebooks per student) are each graded by nbgrader's own
 ``autograde`` in a child process (:mod:`helpers.grading.autograde`, started through :mod:`helpers.procs`, in a
-temporary folder of its own) with a per-notebook deadline; results go to ``DIR/grades.csv`` and
-``DIR/grades.html``. A submission that raises loses the exercises whose checks fail; one that hangs in a cell
-loses that cell's exercise (nbgrader interrupts the cell after ``cell_timeout``); one that outlives the
-per-notebook deadline, cannot be read, or crashes the grader scores zero on that notebook only; a deleted check
-cell scores zero on its exercise. Nothing stops the grading of the other submissions.
+temporary folder of its own) with a per-notebook deadline. Each child runs in a sandbox
+(:mod:`helpers.grading.sandbox`: read-only system, private /tmp, no network, memory and task limits, its own
+PID namespace), unless the instructor says the submissions are trusted; grading refuses to start when the
+sandbox cannot. Results go to ``DIR/grades.csv``, ``DIR/grades.html``, ``DIR/canvas.csv`` and
+``DIR/feedback/<student>/<NN_topic>.html``. A submission that raises loses the exercises whose checks fail
+(with what the sandbox refused, when it did); one that hangs in a cell loses that cell's exercise (nbgrader
+interrupts the cell after ``cell_timeout``); one that outlives the per-notebook deadline, cannot be read, or
+crashes the grader scores zero on that notebook only; a deleted check cell scores zero on its exercise.
+Nothing stops the grading of the other submissions.
 
 By default only the set-up cells and the Exercises section are run (:func:`helpers.workbook.exercise_only`): the
 notebook shape promises the exercises use nothing else, and a test runs every solution that way. ``--full``
 runs whole submissions (20-90 s each here instead of a few seconds).
 """
-
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
 
 from helpers import procs
-from helpers.grading import cells, course
-from helpers.grading.report import Row, write_csv, write_html
+from helpers.grading import cells, course, sandbox
+from helpers.grading.report import Row, write_canvas_csv, write_csv, write_feedback, write_html
 from helpers.workbook import NOTEBOOKS, exercise_only, exercises, find_notebooks
 
 
@@ -43,10 +48,16 @@ class Submission:
 
 
 @dataclass
-class Exercise:
-    id: str  # "05_ex2"
+class GradedExercise:
+    """An exercise as the grader sees it: its id (``"05_ex2"``), points and title."""
+
+    id: str
     max_points: float
     title: str
+
+
+AUTOGRADE = "helpers.grading.autograde"
+POLL_S = 0.05  # how often the grader looks for finished jobs
 
 
 def find_submissions(folder: Path, known: set[str]) -> tuple[list[Submission], list[str]]:
@@ -55,22 +66,25 @@ def find_submissions(folder: Path, known: set[str]) -> tuple[list[Submission], l
     found, warnings = [], []
     for student_dir in sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith(".")):
         for path in sorted(student_dir.glob("*.ipynb")):
-            if path.name in known:
+            if path.is_symlink():  # the grader would read what it points to with its own rights
+                warnings.append(f"{path}: a symbolic link, not a submitted file; skipped")
+            elif path.name in known:
                 found.append(Submission(student_dir.name, path))
             else:
                 warnings.append(f"{path}: not a notebook of this workbook ({', '.join(sorted(known))}); skipped")
     return found, warnings
 
 
-def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[Exercise]:
+def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[GradedExercise]:
     """The graded exercises of a source notebook, in order (from its check cells' nbgrader metadata)."""
     titles = {e.check: e.title for e in exercises(nb, name)}
-    return [Exercise(cells.nbgrader_of(c)["grade_id"].removesuffix("_check"), cells.points_of(c), titles.get(i, ""))
-            for i, c in enumerate(nb.cells) if cells.is_check(c)]
+    return [GradedExercise(cells.nbgrader_of(c)["grade_id"].removesuffix("_check"), cells.points_of(c),
+                           titles.get(i, "")) for i, c in enumerate(nb.cells) if cells.is_check(c)]
 
 
 def _stop_tree(child: procs.Child) -> None:
-    """Stop a grading child and everything under it (nbclient starts the kernel in a session of its own)."""
+    """Stop a grading child and everything under it (nbclient starts the kernel in a session of its own; in the
+    sandbox, stopping ``bwrap`` ends its PID namespace)."""
     below = procs.descendants(child.pid)
     procs.stop([child], grace=2.0)
     for pid in procs.alive(below):
@@ -80,69 +94,159 @@ def _stop_tree(child: procs.Child) -> None:
             pass
 
 
-def _rows(sub: Submission, expected: list[Exercise], grades: dict, failure: str) -> list[Row]:
+@dataclass
+class _Job:
+    """One submission being graded: its child, its deadline and the file the child writes its grades to."""
+
+    index: int
+    submission: Submission
+    child: procs.Child
+    deadline: float
+    result: Path
+
+    def done(self) -> bool:
+        return self.child.returncode is not None or time.monotonic() >= self.deadline
+
+    def outcome(self, timeout: float) -> tuple[dict, str]:
+        """Stop the child and everything under it; return (grades, "") or ({}, why it has none)."""
+        code = self.child.returncode
+        _stop_tree(self.child)
+        if code is None:
+            return {}, f"timed out: the notebook ran longer than {timeout:g} s"
+        try:  # written inside the sandbox: read it as untrusted
+            grades = json.loads(self.result.read_text())["grades"] if code == 0 else None
+        except (OSError, ValueError, KeyError, TypeError):
+            grades = None
+        if not isinstance(grades, dict):
+            tail = self.child.tail(6).strip().splitlines()
+            return {}, f"could not be graded (exit code {code}): {tail[-1] if tail else 'no log'}"
+        return grades, ""
+
+
+def _grade_of(got: object, e: GradedExercise) -> tuple[float, str] | None:
+    """(points, message) of a well-formed grade entry, capped at the exercise's points; None otherwise."""
+    if not isinstance(got, dict) or not isinstance(got.get("points"), int | float):
+        return None
+    return min(float(got["points"]), e.max_points), str(got.get("message", ""))
+
+
+def _rows(sub: Submission, expected: list[GradedExercise], grades: dict, failure: str) -> list[Row]:
     rows = []
     for e in expected:
-        got = grades.get(f"{e.id}_check")
+        got = _grade_of(grades.get(f"{e.id}_check"), e)
         if got is None:
             rows.append(Row(sub.student, sub.path.stem, e.id, 0.0, e.max_points, failure or "not graded"))
         else:
-            rows.append(Row(sub.student, sub.path.stem, e.id, got["points"], got["max_points"], got["message"]))
+            rows.append(Row(sub.student, sub.path.stem, e.id, got[0], e.max_points, got[1]))
     return rows
 
 
+@dataclass
+class _Launcher:
+    """Starts the grading child of one submission, sandboxed unless ``limits`` is None (trusted)."""
+
+    tmp: Path
+    hidden: list[Path]
+    timeout: float
+    cell_timeout: int
+    full: bool
+    limits: sandbox.Limits | None
+
+    def start(self, index: int, sub: Submission) -> _Job:
+        job_dir = self.tmp / f"job-{index}"
+        job_dir.mkdir()
+        args = ["--student", sub.student, "--cell-timeout", min(self.cell_timeout, int(self.timeout)),
+                *(["--full"] if self.full else [])]
+        name, log = f"grade {sub.student}/{sub.name}", job_dir / "log.txt"
+        result = job_dir / "result.json"
+        if self.limits is None:
+            args += ["--course", self.tmp / "template", "--submission", sub.path.resolve(), "--out", result]
+            child = procs.start(AUTOGRADE, args, log=log, name=name)
+        else:
+            child = procs.start(AUTOGRADE, program=self._sandboxed(index, sub, job_dir, args), log=log, name=name,
+                                env=sandbox.environment(Path(sys.executable).parent))
+        return _Job(index, sub, child, time.monotonic() + self.timeout, result)
+
+    def _sandboxed(self, index: int, sub: Submission, job_dir: Path, args: list) -> list[str]:
+        """The sandboxed command line; the submission is copied in (readable by the job's uid), the result
+        file made writable by it."""
+        copy, result = job_dir / sub.name, job_dir / "result.json"
+        shutil.copyfile(sub.path, copy)
+        copy.chmod(0o644)
+        result.touch(mode=0o600)
+        uid = sandbox.job_uid(index)
+        if uid is not None:
+            os.chown(result, uid, uid)
+        course_in, submission_in, result_in = (sandbox.INSIDE / "course", sandbox.INSIDE / "submission" / sub.name,
+                                               sandbox.INSIDE / "result.json")
+        inner = [sys.executable, "-m", AUTOGRADE, *args, "--course", course_in, "--submission", submission_in,
+                 "--out", result_in]
+        files = sandbox.filesystem(sandbox.readable_paths(), self.hidden,
+                                   {course_in: self.tmp / "template", submission_in: copy}, {result_in: result},
+                                   self.limits)
+        return sandbox.command([str(a) for a in inner], filesystem_args=files, limits=self.limits, uid=uid)
+
+
+def _run(submissions: list[Submission], start: Callable[[int, Submission], _Job], finish: Callable[[_Job], None],
+         jobs: int) -> None:
+    """Grade the submissions, at most ``jobs`` at once, in order; ``finish`` each job as it ends (on an error
+    or interrupt, the running ones are stopped)."""
+    pending = list(enumerate(submissions))
+    running: list[_Job] = []
+    try:
+        while pending or running:
+            while pending and len(running) < max(1, jobs):
+                running.append(start(*pending.pop(0)))
+            time.sleep(POLL_S)
+            for job in [j for j in running if j.done()]:
+                running.remove(job)
+                finish(job)
+    finally:
+        for job in running:
+            _stop_tree(job.child)
+
+
 def grade(folder: Path, notebooks: Path = NOTEBOOKS, *, timeout: float = 600, cell_timeout: int = 120,
-          full: bool = False, jobs: int = 1, say: Callable[[str], None] = print) -> list[Row]:
-    """Grade every submission under ``folder``; write ``grades.csv`` and ``grades.html`` there; return the rows."""
+          full: bool = False, jobs: int = 1, trusted: bool = False, limits: sandbox.Limits | None = None,
+          say: Callable[[str], None] = print) -> list[Row]:
+    """Grade every submission under ``folder``, each in its own sandbox (:mod:`helpers.grading.sandbox`, with
+    ``limits``), or unsandboxed when ``trusted``; write ``grades.csv``, ``grades.html``, ``canvas.csv`` and
+    ``feedback/<student>/<NN_topic>.html`` there; return the rows. Raises
+    :class:`~helpers.grading.sandbox.SandboxUnavailable` (before running anything) when the sandbox cannot
+    start and ``trusted`` is false."""
     folder = Path(folder)
     sources = {p.name: nbformat.read(p, as_version=4) for p in find_notebooks(Path(notebooks))}
     submissions, warnings = find_submissions(folder, set(sources))
     for warning in warnings:
         say(f"warning: {warning}")
-    rows: list[Row] = []
+    results: dict[int, list[Row]] = {}
     with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
         tmp = Path(tmp)
+        if not trusted:
+            sandbox.check(tmp)
         needed = sorted({s.name for s in submissions})
         graded = {name: sources[name] if full else exercise_only(sources[name], name) for name in needed}
         if needed:
             course.build(tmp / "template", graded)
         expected = {name: exercises_of(nb, name) for name, nb in graded.items()}
-        pending = list(enumerate(submissions))
-        running: list[tuple[int, Submission, procs.Child, float, Path]] = []
-        results: dict[int, list[Row]] = {}
-        while pending or running:
-            while pending and len(running) < max(1, jobs):
-                i, sub = pending.pop(0)
-                out = tmp / f"result-{i}.json"
-                args = ["--course", tmp / "template", "--student", sub.student, "--submission", sub.path.resolve(),
-                        "--out", out, "--cell-timeout", min(cell_timeout, int(timeout))]
-                child = procs.start("helpers.grading.autograde", [*args, *(["--full"] if full else [])],
-                                    log=tmp / f"log-{i}.txt", name=f"grade {sub.student}/{sub.name}")
-                running.append((i, sub, child, time.monotonic() + timeout, out))
-            time.sleep(0.2)
-            for item in list(running):
-                i, sub, child, deadline, out = item
-                code = child.returncode
-                if code is None and time.monotonic() < deadline:
-                    continue
-                running.remove(item)
-                failure, grades = "", {}
-                if code is None:
-                    _stop_tree(child)
-                    failure = f"timed out: the notebook ran longer than {timeout:g} s"
-                elif code != 0 or not out.exists():
-                    _stop_tree(child)
-                    tail = child.tail(6).strip().splitlines()
-                    failure = f"could not be graded (exit code {code}): {tail[-1] if tail else 'no log'}"
-                else:
-                    _stop_tree(child)
-                    grades = json.loads(out.read_text())["grades"]
-                results[i] = _rows(sub, expected[sub.name], grades, failure)
-                got = sum(r.points for r in results[i])
-                most = sum(r.max_points for r in results[i])
-                say(f"{sub.student}/{sub.name}: {got:g}/{most:g}" + (f" ({failure})" if failure else ""))
-        for i in sorted(results):
-            rows.extend(results[i])
+        used = None if trusted else (limits or sandbox.Limits())
+        hidden = [folder.resolve(), Path.home().resolve(), tmp.resolve()]
+        launcher = _Launcher(tmp, hidden, timeout, cell_timeout, full, used)
+
+        def finish(job: _Job) -> None:
+            grades, failure = job.outcome(timeout)
+            rows = _rows(job.submission, expected[job.submission.name], grades, failure)
+            if used is not None:
+                rows = [replace(r, message=sandbox.explain(r.message, used)) for r in rows]
+            results[job.index] = rows
+            got, most = sum(r.points for r in rows), sum(r.max_points for r in rows)
+            note = f" ({failure})" if failure else ""
+            say(f"{job.submission.student}/{job.submission.name}: {got:g}/{most:g}{note}")
+
+        _run(submissions, launcher.start, finish, jobs)
+    rows = [row for i in sorted(results) for row in results[i]]
     write_csv(rows, folder / "grades.csv")
     write_html(rows, folder / "grades.html", f"Grades: {folder.name}")
+    write_canvas_csv(rows, folder / "canvas.csv")
+    write_feedback(rows, folder / "feedback")
     return rows

@@ -1,5 +1,6 @@
-"""The grades of a class: ``grades.csv`` (one row per student and exercise) and ``grades.html`` (student x
-exercise, points, the failing check's message)."""
+"""The grades of a class: ``grades.csv`` (one row per student and exercise), ``grades.html`` (student x
+exercise, points, the failing check's message), ``canvas.csv`` (Canvas's gradebook import) and one feedback
+page per student and notebook (``feedback/<student>/<NN_topic>.html``)."""
 
 from __future__ import annotations
 
@@ -71,3 +72,67 @@ def html_table(rows: list[Row], title: str = "Grades") -> str:
 
 def write_html(rows: list[Row], path: Path, title: str = "Grades") -> None:
     Path(path).write_text(html_table(rows, title))
+
+
+# Canvas's gradebook import ("How do I import grades in the Gradebook?", Canvas Instructor Guide): the columns
+# Student, ID, SIS User ID, SIS Login ID and Section identify the student (Canvas matches on ID, SIS User ID or
+# SIS Login ID), every further column is an assignment, and a row whose Student is "Points Possible" gives
+# each assignment's maximum.
+CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+CANVAS_POINTS_POSSIBLE = "Points Possible"
+
+
+def notebook_totals(rows: list[Row]) -> tuple[list[str], dict[tuple[str, str], float], dict[str, float]]:
+    """(notebooks in order, {(student, notebook): points}, {notebook: max points of its exercises})."""
+    notebooks = sorted({r.notebook for r in rows})
+    got: dict[tuple[str, str], float] = {}
+    most: dict[tuple[str, str], float] = {}
+    for r in rows:
+        got[(r.student, r.notebook)] = got.get((r.student, r.notebook), 0.0) + r.points
+        most[(r.student, r.notebook)] = most.get((r.student, r.notebook), 0.0) + r.max_points
+    possible = {nb: max(m for (_, n), m in most.items() if n == nb) for nb in notebooks}
+    return notebooks, got, possible
+
+
+def write_canvas_csv(rows: list[Row], path: Path) -> None:
+    """One row per student (the submission folder's name as Student and SIS Login ID), one column per
+    notebook with the student's points; a notebook a student did not submit is left empty."""
+    notebooks, got, possible = notebook_totals(rows)
+    with open(path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow([*CANVAS_IDENTITY, *notebooks])
+        writer.writerow([CANVAS_POINTS_POSSIBLE, "", "", "", "", *(_number(possible[nb]) for nb in notebooks)])
+        for student in sorted({r.student for r in rows}):
+            points = [_number(got[(student, nb)]) if (student, nb) in got else "" for nb in notebooks]
+            writer.writerow([student, "", "", student, "", *points])
+
+
+def feedback_page(student: str, notebook: str, rows: list[Row]) -> str:
+    """One student's feedback on one notebook: each exercise's points and the check's message."""
+    got, most = sum(r.points for r in rows), sum(r.max_points for r in rows)
+    title = f"{notebook}: feedback for {student}"
+    lines = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+             f"<p>Total: {_number(got)} / {_number(most)}</p>",
+             "<table><tr><th>exercise</th><th>points</th><th>message</th></tr>"]
+    for r in rows:
+        kind = "full" if r.points >= r.max_points else "zero" if r.points == 0 else "part"
+        message = html.escape(r.message) if r.message else "passed"
+        lines.append(f"<tr><th>{html.escape(r.exercise)}</th><td class='{kind}'>{_number(r.points)} / "
+                     f"{_number(r.max_points)}</td><td><small>{message}</small></td></tr>")
+    lines.append("</table></body></html>")
+    return "\n".join(lines) + "\n"
+
+
+def write_feedback(rows: list[Row], folder: Path) -> list[Path]:
+    """``folder/<student>/<notebook>.html`` for every student and notebook graded; returns the files."""
+    by_page: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        by_page.setdefault((r.student, r.notebook), []).append(r)
+    written = []
+    for (student, notebook), page_rows in sorted(by_page.items()):
+        target = Path(folder) / student / f"{notebook}.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(feedback_page(student, notebook, page_rows))
+        written.append(target)
+    return written
