@@ -128,6 +128,7 @@ def _failure_text(err: Exception) -> str:
 def execute(nb: Path, parameters: dict, out_dir: Path, timeout: int) -> Result:
     """Run one notebook with papermill into ``out_dir``; never raises for a failing notebook."""
     import papermill
+    from traitlets.config import Config
 
     output = out_dir / nb.name
     figures_file = out_dir / "figures" / f"{nb.stem}.json"
@@ -143,6 +144,8 @@ def execute(nb: Path, parameters: dict, out_dir: Path, timeout: int) -> Result:
         papermill.execute_notebook(
             str(nb), str(output), parameters=parameters, cwd=str(nb.parent), kernel_name="python3",
             progress_bar=sys.stderr.isatty(), execution_timeout=timeout,
+            # IPC sockets, not TCP: nothing listens on a port, and ipykernel has no plain-text warning to print
+            config=Config({"KernelManager": {"transport": "ipc"}}),
         )
     except Exception as err:  # a failing cell, a timeout, a dead kernel: all are a failed notebook
         status, error = "failed", _failure_text(err)

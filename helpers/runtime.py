@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ RECORD_FILE_ENV = "HELPERS_RECORD_FILE"  # JSON file collecting helpers.record()
 WORKDIR_ENV = "HELPERS_WORKDIR"  # a folder of this notebook's own (never shared between notebooks)
 
 RECORDED: dict[str, Any] = {}
+WORKER: dict[str, float] = {}  # what quiet_worker() measured in this (worker) process
 WORKDIR_PREFIX = "advanced-tf-"  # + the pid of the process that made it
 
 
@@ -57,6 +59,18 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*input_shape.*")  # taught explicitly in the notebooks
     warnings.filterwarnings("ignore", message=".*oneDNN.*")
+    # Keras Tuner's Hyperband continues a promoted trial from its checkpoint with a new optimizer
+    # (keras-tuner 1.4.8, Hyperband._build_hypermodel); Keras then says it skipped the saved optimizer's state.
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer",
+                            module=r"keras\.src\.saving")
+    # BayesianOptimization fits a Gaussian process to a handful of trials, so its length scale often ends at
+    # a bound (keras-tuner 1.4.8 oracle, scikit-learn's ConvergenceWarning): expected with few trials.
+    warnings.filterwarnings("ignore", message="The optimal value found for dimension",
+                            module=r"sklearn\.gaussian_process")
+    # shap 0.51's DeepExplainer warns on every TensorFlow >= 2.4 that its graph mode is gone; notebook 07 runs
+    # it eagerly on a Keras model, the supported path, and checks its additivity itself.
+    warnings.filterwarnings("ignore", message="Your TensorFlow version is newer than 2.4.0",
+                            module=r"shap\.explainers")
 
 
 def import_tensorflow_quietly():
@@ -84,6 +98,19 @@ def import_tensorflow_quietly():
     except ImportError:
         pass
     return tf
+
+
+def quiet_worker() -> None:
+    """Quiet a worker process that a notebook starts (joblib's pool: :func:`helpers.procs.bind_process_pool`
+    runs this in each): the log settings and warning filters of :func:`quiet`, and TensorFlow imported by
+    :func:`import_tensorflow_quietly`. Its C++ start-up lines would otherwise reach the notebook, since the
+    pool shares the kernel's stderr; ``TF_CPP_MIN_LOG_LEVEL`` does not hide the lines absl prints before
+    its ``InitializeLog`` (TensorFlow 2.19 to 2.21, tensorflow/tensorflow#100442). The import's seconds go
+    into ``WORKER["tensorflow_import_s"]``."""
+    started = time.perf_counter()
+    quiet()
+    import_tensorflow_quietly()
+    WORKER["tensorflow_import_s"] = time.perf_counter() - started
 
 
 def seed_everything(seed: int) -> None:
@@ -205,7 +232,8 @@ def setup(notebook: str | None = None, *, seed: int = 0, devices: int | None = N
 
 
 def record(name: str, value: Any) -> Any:
-    """Record a figure the notebook measured; the runner collects them into summary.json. Returns value."""
+    """Record a figure the notebook measured and return it. Prints nothing: the learner sees the lesson's
+    own output only; the runner (``HELPERS_RECORD_FILE``) collects every figure into summary.json."""
     if hasattr(value, "item"):  # numpy / tensor scalars
         value = value.item()
     if isinstance(value, float):
@@ -218,5 +246,4 @@ def record(name: str, value: Any) -> Any:
         figures = json.loads(path.read_text()) if path.exists() else {}
         figures[name] = value
         path.write_text(json.dumps(figures, indent=2))
-    print(f"recorded {name} = {value}")
     return value

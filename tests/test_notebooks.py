@@ -1,10 +1,10 @@
-"""The notebook tier: every notebook run top to bottom in one kernel, as a learner runs it, with the three-way
-test of each exercise's check in the same kernel (tests/support/exercise_runs.py).
+"""The notebook tier: every notebook run top to bottom in one kernel, as a learner runs it, with the three-way test
+of each exercise's check in the same kernel (tests/support/exercise_runs.py).
 
-For each notebook: every cell passes; the student stub of the first exercise stops with its title and hint;
-and for each exercise, its check passes on the solution, fails on the blank answer (with a hint) and fails on
-each typical wrong answer of tests/support/wrong_answers with the message that answer must get. Tests of one
-notebook share its run (one xdist group a notebook).
+For each notebook: every cell passes; its outputs show the lesson and nothing else; the student stub of the
+first exercise stops with its title and hint; and for each exercise, its check passes on the solution, fails on
+the blank answer (with a hint) and fails on each typical wrong answer of tests/support/wrong_answers with the
+message that answer must get. Tests of one notebook share its run (one xdist group a notebook).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from helpers import workbook
 from tests.support import exercise_runs
 from tests.support.notebooks import tiny_notebook
+from tests.support.output_noise import unwanted_output
 from tests.support.wrong_answers import WRONG
 
 NOTEBOOKS = workbook.find_notebooks()
@@ -59,6 +60,14 @@ def test_notebook_runs_top_to_bottom(path):
     run = exercise_runs.run(path)
     failed = {i: e for i, e in run.cells.items() if e}
     assert not failed, f"{path.name}: cell(s) failed: {failed}"
+
+
+@pytest.mark.notebook
+@notebooks
+def test_outputs_show_only_the_lesson(path):
+    """No ``recorded`` line, TensorFlow C++ log, echoed record value, warning or stray stderr in any output."""
+    unwanted = unwanted_output(exercise_runs.run(path).executed)
+    assert unwanted == [], f"{path.name} shows what its lesson does not discuss: {unwanted[:10]}"
 
 
 @pytest.mark.notebook

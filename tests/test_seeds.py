@@ -149,8 +149,8 @@ FLOORS = [
      "grid_test_accuracy >= accuracy_floor"),
     ("04_hyperparameter_tuning", "random_test_accuracy", ">=", "accuracy_floor",
      "random_test_accuracy >= accuracy_floor"),
-    ("04_hyperparameter_tuning", "seed_tuner_test_accuracy", ">=", "accuracy_floor",
-     "seed_test_accuracy >= accuracy_floor"),
+    ("04_hyperparameter_tuning", "snippet_tuner_test_accuracy", ">=", "accuracy_floor",
+     "snippet_test_accuracy >= accuracy_floor"),
     *[("04_hyperparameter_tuning", f"compare_{name}_best_val_accuracy", ">=", "accuracy_floor - 0.1",
        '(comparison["best val_accuracy"] >= accuracy_floor - 0.1).all()')
       for name in ("random", "hyperband", "bayesian")],

@@ -26,7 +26,7 @@ from typing import Any
 
 from helpers import procs
 from helpers.params import TUNER_NAMES, check_choice, check_int
-from helpers.runtime import quiet
+from helpers.runtime import WORKER, quiet_worker
 
 WORKER_MODULE = "helpers.tuning.worker"
 
@@ -99,14 +99,14 @@ def run_distributed_search(workdir: str | Path, *, workers: int = 2, tuner: str 
 def warm_worker() -> dict[str, Any]:
     """Run in a pool process: import what the searches need and ``gc.freeze()`` it (see the notebook).
 
-    Returns the process id, how long the imports took there, and the thread settings the process got:
+    Returns the process id, how long the imports took there (TensorFlow's included, which the pool's
+    initializer, :func:`helpers.runtime.quiet_worker`, imported), and the thread settings the process got:
     joblib sets ``OMP_NUM_THREADS`` (cores / n_jobs) in its workers; TensorFlow's intra-op pool
     ignores it (0 = all cores).
     """
     started = time.perf_counter()
     import gc
 
-    quiet()  # before TensorFlow is imported: its start-up messages would go to the notebook's console
     import keras
     import keras_tuner  # noqa: F401
     import sklearn.model_selection  # noqa: F401
@@ -117,7 +117,8 @@ def warm_worker() -> dict[str, Any]:
     keras.config.disable_interactive_logging()  # no progress bars from predict() in scikit-learn's scoring
     gc.collect()
     gc.freeze()
-    return {"pid": os.getpid(), "import_s": time.perf_counter() - started,
+    import_s = time.perf_counter() - started + WORKER.get("tensorflow_import_s", 0.0)
+    return {"pid": os.getpid(), "import_s": import_s,
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
 
@@ -130,7 +131,8 @@ def start_worker_pool(n_jobs: int):
     from joblib import Parallel, delayed
 
     check_int("n_jobs", n_jobs, 1)
-    procs.bind_process_pool()  # its processes die with this one, even if it is killed
+    # its processes die with this one, even if it is killed, and import TensorFlow without C++ start-up lines
+    procs.bind_process_pool(initializer=quiet_worker)
     return Parallel(n_jobs=n_jobs, return_as="generator")(delayed(warm_worker)() for _ in range(n_jobs))
 
 
