@@ -26,7 +26,7 @@ from typing import Any
 
 from helpers import procs
 from helpers.params import TUNER_NAMES, check_choice, check_int
-from helpers.runtime import WORKER, quiet_worker
+from helpers.runtime import RECORD_FILE_ENV, WORKER, quiet_worker
 
 WORKER_MODULE = "helpers.tuning.worker"
 
@@ -44,6 +44,12 @@ class DistributedRun:
     search_s: float  # from the first worker's search start to the last worker's search end
     project_dir: Path
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # tuner_id -> the worker's --log
+
+    @classmethod
+    def of(cls, workers: int, wall_s: float, project_dir: Path, reports: dict[str, dict[str, Any]]) -> DistributedRun:
+        """The run, its search time taken from the workers' reports."""
+        search_s = max(r["search_end"] for r in reports.values()) - min(r["search_start"] for r in reports.values())
+        return cls(workers, wall_s, search_s, project_dir, reports)
 
     def assignments(self) -> list[dict[str, Any]]:
         """Every trial a worker ran: tuner_id, trial_id, start, end (seconds from the first start), status."""
@@ -69,7 +75,7 @@ def run_distributed_search(workdir: str | Path, *, workers: int = 2, tuner: str 
                                 epochs=epochs)
     env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(procs.free_port()),
                TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    env.pop("HELPERS_RECORD_FILE", None)  # figures are recorded by the notebook, not by its workers
+    env.pop(RECORD_FILE_ENV, None)  # figures are recorded by the notebook, not by its workers
     common = ["--directory", str(base), "--project", "search", "--tuner", tuner,
               "--max-trials", str(max_trials), "--epochs", str(epochs), "--seed", str(seed),
               "--timeout", str(timeout_s)]
@@ -92,8 +98,7 @@ def run_distributed_search(workdir: str | Path, *, workers: int = 2, tuner: str 
     finally:
         procs.stop(children)
     reports = {f"tuner{i}": json.loads((base / f"tuner{i}.json").read_text()) for i in range(workers)}
-    search_s = max(r["search_end"] for r in reports.values()) - min(r["search_start"] for r in reports.values())
-    return DistributedRun(workers, wall, search_s, base / "search", reports)
+    return DistributedRun.of(workers, wall, base / "search", reports)
 
 
 def warm_worker() -> dict[str, Any]:
@@ -209,8 +214,7 @@ def run_pooled_search(workdir: str | Path, *, workers: int = 2, tuner: str = "ra
     if chief_error:
         raise SearchFailed(f"the chief failed: {chief_error[0]}")
     reports = {report["tuner_id"]: report for report in results}
-    search_s = max(r["search_end"] for r in reports.values()) - min(r["search_start"] for r in reports.values())
-    return DistributedRun(workers, wall, search_s, base / "search", reports)
+    return DistributedRun.of(workers, wall, base / "search", reports)
 
 
 def _wait(children: list[procs.Child], also_watch: list[procs.Child], timeout_s: float) -> None:
