@@ -30,6 +30,24 @@ from pathlib import Path
 PR_SET_PDEATHSIG = 1
 # Looked up once here: the child of a fork must not import anything (another thread may hold the import lock).
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+# Off POSIX (native Windows) there is no SIGKILL and no process group: importing works, starting a child does not.
+_SIGKILL = getattr(signal, "SIGKILL", None)
+
+
+class NeedsLinux(RuntimeError):
+    """Starting a child process (a server, a worker) on a platform without POSIX process groups and SIGKILL."""
+
+
+def require_process_groups(what: str) -> None:
+    """Raise :class:`NeedsLinux` naming ``what`` where child processes cannot be managed as described above
+    (native Windows: no ``os.killpg``, no ``signal.SIGKILL``). Linux has it all; macOS lacks only the death
+    signal; on Windows, WSL2 is Linux."""
+    if not (hasattr(os, "killpg") and hasattr(signal, "SIGKILL")):
+        raise NeedsLinux(
+            f"{what} needs Linux (on Windows: WSL2): the workbook starts its servers and worker processes in "
+            f"process groups it can SIGKILL, which {sys.platform} does not have. Everything that runs in the "
+            "notebook's own process works here."
+        )
 
 
 class ChildFailed(RuntimeError):
@@ -83,7 +101,7 @@ def die_with_parent(parent_pid: int | None = None) -> None:
     """Ask Linux to SIGKILL this process when its parent (the thread that started it) dies; exit at once
     if the parent is already gone (``parent_pid`` given and no longer our parent). A no-op off Linux."""
     if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        _PRCTL(PR_SET_PDEATHSIG, int(_SIGKILL))
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)
 
@@ -105,7 +123,7 @@ class Child:
     def returncode(self) -> int | None:
         return self.process.poll()
 
-    def alive(self) -> bool:
+    def is_running(self) -> bool:
         """True while the process runs."""
         return self.process.poll() is None
 
@@ -117,10 +135,10 @@ class Child:
         """The last ``lines`` lines of its log, without TensorFlow's start-up noise."""
         return log_tail(self.log_path, lines)
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
+    def kill(self, sig: int | None = None) -> None:
         """Send ``sig`` (default SIGKILL: no clean-up, like a lost machine) to its process group, and reap it."""
-        if self.alive():
-            _signal_group(self.process, sig)
+        if self.is_running():
+            _signal_group(self.process, _SIGKILL if sig is None else sig)
             self.process.wait(timeout=10)
 
     def stop(self, grace: float = 5.0) -> int | None:
@@ -143,6 +161,7 @@ def start(module: str, args: Sequence[str] = (), *, log: str | Path, name: str |
     the session and the death signal stay as described. The caller must keep its thread alive while the
     child runs (the death signal follows the starting thread): start children from the main thread.
     """
+    require_process_groups(f"starting {name or module}")
     command = [*(program or [sys.executable, "-m", module]), *map(str, args)]
     if netns is not None:
         command = ["ip", "netns", "exec", netns, *command]
@@ -175,7 +194,7 @@ def stop(children: Iterable[Child], grace: float = 5.0) -> None:
     grandchildren go too."""
     children = list(children)
     for child in children:
-        if child.alive():
+        if child.is_running():
             _signal_group(child.process, signal.SIGTERM)
     deadline = time.monotonic() + grace
     for child in children:
@@ -204,7 +223,7 @@ def stop_all(grace: float = 5.0) -> None:
 
 def running() -> list[Child]:
     """The children started here that still run."""
-    return [child for child in _LIVE.values() if child.alive()]
+    return [child for child in _LIVE.values() if child.is_running()]
 
 
 def wait_until(ready: Callable[[], bool], *, timeout: float, what: str, watch: Sequence[Child] = (),
@@ -214,7 +233,7 @@ def wait_until(ready: Callable[[], bool], *, timeout: float, what: str, watch: S
     deadline = time.monotonic() + timeout
     while True:
         for child in watch:
-            if not child.alive():
+            if not child.is_running():
                 raise ChildFailed(child.name, child.returncode, child.tail(), f"exited before {what}")
         if ready():
             return
@@ -240,17 +259,18 @@ def wait_for_exit(children: Sequence[Child], *, timeout: float, also_watch: Sequ
     return [child.returncode for child in children]
 
 
+def _stat_fields(stat_file: Path) -> list[str] | None:
+    """The fields of a ``/proc/<pid>/stat`` file after the command name (state first), None when the process
+    is gone."""
+    try:
+        return stat_file.read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
 def alive(pids: Iterable[int]) -> list[int]:
     """Which of ``pids`` still exist as running (not zombie) processes: the leftover-process check."""
-    still = []
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if state != "Z":
-            still.append(pid)
-    return still
+    return [pid for pid in pids if (fields := _stat_fields(Path(f"/proc/{pid}/stat"))) and fields[0] != "Z"]
 
 
 def descendants(pid: int | None = None) -> list[int]:
@@ -260,11 +280,8 @@ def descendants(pid: int | None = None) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if fields[0] != "Z":
+        fields = _stat_fields(entry / "stat")
+        if fields and fields[0] != "Z":
             parents.setdefault(int(fields[1]), []).append(int(entry.name))
     found, todo = [], [root]
     while todo:

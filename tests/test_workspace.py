@@ -215,4 +215,4 @@ def test_the_learners_lab_has_no_instructor_tooling_and_edits_survive_a_restart(
         assert any(EDIT in "".join(c["source"]) for c in model["content"]["cells"])
     finally:
         procs.stop([lab])
-    assert not lab.alive()
+    assert not lab.is_running()

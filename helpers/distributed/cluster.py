@@ -187,7 +187,7 @@ class Cluster:
     # -- inspection
     def alive(self) -> list[int]:
         """Indices of the workers still running."""
-        return [i for i, child in enumerate(self.children) if child.alive()]
+        return [i for i, child in enumerate(self.children) if child.is_running()]
 
     @property
     def pids(self) -> list[int]:

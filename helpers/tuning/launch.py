@@ -224,4 +224,4 @@ def _wait(children: list[procs.Child], also_watch: list[procs.Child], timeout_s:
     except procs.ChildFailed as err:
         raise SearchFailed(f"{err.name} exited with code {err.returncode}:\n{err.tail}") from None
     except TimeoutError as err:
-        raise SearchFailed(f"timed out waiting for {[c.name for c in children if c.alive()]}; {err}") from None
+        raise SearchFailed(f"timed out waiting for {[c.name for c in children if c.is_running()]}; {err}") from None

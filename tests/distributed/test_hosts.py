@@ -106,7 +106,7 @@ def test_training_across_hosts_matches_one_host_and_survives_a_lost_host(tmp_pat
         hosts.cut(1)
         go.touch()
         cut_at = time.monotonic()
-        procs.wait_until(lambda: not cluster.children[0].alive(), timeout=120, what="worker 0 gave up")
+        procs.wait_until(lambda: not cluster.children[0].is_running(), timeout=120, what="worker 0 gave up")
         noticed_after = time.monotonic() - cut_at
         log = cluster.log(0)
         assert cluster.children[0].returncode == 1
