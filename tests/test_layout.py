@@ -26,6 +26,7 @@ DECLARED = {
     "": BOTTOM, "runtime": BOTTOM, "params": BOTTOM, "procs": BOTTOM, "logs": BOTTOM, "workbook": BOTTOM,
     "data": SHARED, "synthetic": SHARED, "models": SHARED, "plots": SHARED,
     "checks": TOP, "grading": TOP, "run": TOP, "report": TOP, "student": TOP, "seeds": TOP, "workspace": TOP,
+    "site": TOP,
 }
 
 
