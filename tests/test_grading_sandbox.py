@@ -1,15 +1,21 @@
-"""The grading sandbox (helpers.grading.sandbox): hostile submissions of a tiny notebook, each trying one thing in
-its first answer, score zero there with a reason naming it while the rest of the class grades normally, and
-afterwards nothing was written, read, deleted, reached or left running; the sandbox hides the grader's home
-and a class folder inside the repository; grading refuses to run without it unless trusted; the feedback
-pages and Canvas's import file; nbgrader's alembic lookup is restored after use."""
+"""The grading sandbox (helpers.grading.sandbox, helpers.grading.kernel): hostile submissions of a tiny notebook,
+each trying one thing in its first answer, score zero there with a reason naming it while the rest of the class
+grades normally, and afterwards nothing was written, read, deleted, reached or left running; the kernel runs in
+the sandbox (its own PID and network namespaces, the job's uid, no home), sees no gradebook, and a process it
+leaves behind cannot rewrite the grades; the sandbox hides the grader's home and a class folder inside the
+repository; grading refuses to run without it unless trusted; the feedback pages and Canvas's import file;
+nbgrader's alembic lookup is restored after use."""
 
 from __future__ import annotations
 
 import ast
 import csv
+import json
+import os
+import re
 import socket
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -17,7 +23,7 @@ import nbformat
 import pytest
 
 from helpers import procs, student, workbook
-from helpers.grading import cells, grade, report, sandbox
+from helpers.grading import cells, grade, kernel, report, sandbox
 from tests.support.notebooks import tiny_notebook, with_answer
 
 NAME = "09_tiny.ipynb"
@@ -42,6 +48,62 @@ def _running_with(marker: str) -> list[int]:
         except OSError:
             continue
     return procs.alive(found)
+
+
+# Finds a grader's file by name wherever a submission could hope to reach it: the grader's temporary folders,
+# the kernel's /tmp, the folders above the kernel's working folder, and /grading.
+FIND = f"""
+import glob, sqlite3
+from pathlib import Path
+
+def find(name):
+    found = glob.glob({tempfile.gettempdir()!r} + '/grading-*/**/' + name, recursive=True)
+    found += glob.glob('/tmp/**/' + name, recursive=True) + glob.glob('/grading/**/' + name, recursive=True)
+    found += [str(p) for up in Path.cwd().parents if up != Path('/') for p in up.glob('**/' + name)]
+    return sorted(set(found))
+
+def full_marks():
+    for db in find('gradebook.db'):
+        try:
+            with sqlite3.connect(db) as connection:
+                connection.execute('update grade set manual_score = '
+                                   '(select max_score from grade_cells where grade_cells.id = grade.cell_id)')
+        except sqlite3.Error:
+            pass
+"""
+FORGED = {"grades": {f"09_ex{k}_check": {"points": 1.0, "max_points": 1.0, "message": ""} for k in (1, 2, 3)}}
+
+
+def _gradebook_attack() -> str:
+    """An answer that gives itself full marks in every gradebook it finds, and says so when it finds none."""
+    return f"{FIND}\nfull_marks()\nif not find('gradebook.db'):\n    raise RuntimeError('no gradebook in sight')"
+
+
+def _rewriter(marker: str) -> str:
+    """An answer that leaves a detached process giving itself full marks in the gradebook, the result file and
+    the autograded notebook every 50 ms for 60 s after its cell ends; the answer itself fails."""
+    loop = (f"{FIND}\nimport time\nend = time.time() + 60\nwhile time.time() < end:\n    full_marks()\n"
+            "    for path in find('result.json') + find('09_tiny.ipynb'):\n        try:\n"
+            f"            open(path, 'w').write({json.dumps(FORGED)!r})\n        except OSError:\n            pass\n"
+            "    time.sleep(0.05)\n")
+    return (f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {loop!r}, 'rewriter-{marker}'], "
+            "start_new_session=True)\nraise RuntimeError('left a rewriter behind')")
+
+
+def _probe(home: Path) -> str:
+    """An answer that reports where its kernel runs: namespaces, uid, its working folder, the folder of its
+    connection file (``-f`` on its command line), the grader's home."""
+    return ("import os, sys\nraise RuntimeError(repr({'pid_ns': os.readlink('/proc/self/ns/pid'), "
+            "'net_ns': os.readlink('/proc/self/ns/net'), 'uid': os.getuid(), 'cwd': os.getcwd(), "
+            "'here': sorted(os.listdir()), "
+            "'job': sorted(os.listdir(os.path.dirname(sys.argv[sys.argv.index('-f') + 1]))), "
+            f"'home': os.path.exists({str(home)!r})}}))")
+
+
+def _probed(message: str) -> dict:
+    found = re.search(r"raised RuntimeError: (\{.*?\}); then", message)
+    assert found, message
+    return ast.literal_eval(found.group(1))
 
 
 @pytest.mark.slow
@@ -75,6 +137,9 @@ def test_hostile_submissions_score_zero_and_leave_nothing_behind(tmp_path, monke
         "detaches": (f"import subprocess\nfor _ in range(200):\n    subprocess.Popen(['sleep', '917.{marker[:6]}'],"
                      " start_new_session=True)", ("Resource temporarily unavailable", "allows 64 processes")),
         "loops": ("while True:\n    pass", ("timed out: the cell ran past its time limit",)),
+        "gradebook": (_gradebook_attack(), ("RuntimeError: no gradebook in sight",)),
+        "rewrites": (_rewriter(marker), ("RuntimeError: left a rewriter behind",)),
+        "probes": (_probe(home), ("RuntimeError: {'pid_ns'",)),
     }
     for who, (code, _) in hostile.items():
         (subs / who).mkdir(parents=True)
@@ -86,7 +151,7 @@ def test_hostile_submissions_score_zero_and_leave_nothing_behind(tmp_path, monke
     try:
         rows = grade.grade(subs, tmp_path / "notebooks", timeout=90, cell_timeout=5, jobs=2, limits=LIMITS,
                            say=lambda _: None)
-        leftovers = _running_with(f"917.{marker[:6]}")
+        leftovers = _running_with(f"917.{marker[:6]}") + _running_with(f"rewriter-{marker}")
     finally:
         listener_got = _accepted(listener)
         for planted in (planted_in_home, planted_in_repo):
@@ -99,6 +164,12 @@ def test_hostile_submissions_score_zero_and_leave_nothing_behind(tmp_path, monke
         assert [got[(who, ex)].points for ex in ("09_ex2", "09_ex3")] == [1, 1], who
     assert [(got[("honest", f"09_ex{k}")].points, got[("honest", f"09_ex{k}")].message) for k in (1, 2, 3)] == \
         [(1, "")] * 3
+    kernel = _probed(got[("probes", "09_ex1")].message)
+    job = sorted([*hostile, "honest"]).index("probes")
+    assert kernel["pid_ns"] != os.readlink("/proc/self/ns/pid") and kernel["net_ns"] != os.readlink("/proc/self/ns/net")
+    assert kernel["uid"] == (sandbox.job_uid(job) or os.getuid()) and kernel["home"] is False
+    assert (kernel["cwd"], kernel["here"]) == ("/tmp/submission", [NAME])
+    assert kernel["job"] == ["k.json", "sockets"], "the kernel saw more of its grading job than its connection"
     assert not planted_in_home.exists() and not planted_in_repo.exists(), "a submission wrote outside its sandbox"
     assert other.read_bytes() == other_bytes, "a submission changed another student's notebook"
     assert listener_got is False, "a submission reached a port on the grader's 127.0.0.1"
@@ -147,6 +218,37 @@ def test_the_sandbox_hides_the_home_and_a_class_folder_inside_a_readable_folder(
     # only the folders that lead to what the sandbox binds (here the Python installation) show in the home
     leading = {p.relative_to(Path.home()).parts[0] for p in readable if Path.home() in p.parents}
     assert home_listing == "no home" or set(ast.literal_eval(home_listing)) <= leading
+
+
+def test_the_kernelspec_of_a_job_puts_its_kernel_in_the_sandbox(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PATH", "")  # use() prepends the job's folder; restored after the test
+    monkeypatch.setattr(sandbox, "bwrap", lambda: "bwrap")
+    settings = kernel.prepare(tmp_path / "job-0", LIMITS, 200_000, [tmp_path])
+    assert kernel.Settings.load(settings.file) == settings
+    spec = json.loads((settings.jupyter_path / "kernels" / "python3" / "kernel.json").read_text())
+    assert spec["argv"][1:] == ["-m", "helpers.grading.kernel", str(settings.file), "-f", "{connection_file}"]
+    assert spec["interrupt_mode"] == "message"
+    config = kernel.use(settings)
+    assert config["Execute"] == {"kernel_name": "python3"} and config["KernelManager"]["transport"] == "ipc"
+    assert os.environ["JUPYTER_PATH"] == str(settings.jupyter_path)
+    settings.work.mkdir()
+    (settings.work / NAME).write_text("{}")
+    argv = kernel.command(settings, ["-f", str(settings.connection_file)])
+    pairs = {(argv[i], argv[i + 1], argv[i + 2]) for i in range(len(argv) - 2)}
+    assert ("--ro-bind", str(settings.work / NAME), f"/tmp/submission/{NAME}") in pairs
+    assert ("--ro-bind", str(settings.connection_file), str(settings.connection_file)) in pairs
+    assert ("--bind", str(settings.sockets), str(settings.sockets)) in pairs
+    assert argv[argv.index("--chdir") + 1] == "/tmp/submission" and "--die-with-parent" in argv
+    assert argv[-5:] == [sys.executable, "-m", "ipykernel_launcher", "-f", str(settings.connection_file)]
+    assert [argv[i + 2] for i in range(len(argv) - 2) if argv[i] == "--bind"] == [str(settings.sockets)]
+    assert "--reuid=200000" in argv
+
+
+def test_a_grading_folder_too_long_for_the_kernels_sockets_is_refused(tmp_path):
+    with pytest.raises(sandbox.SandboxUnavailable, match=r"too long a path .* set TMPDIR to a shorter folder"):
+        kernel.check_socket_path(tmp_path / ("x" * 100) / "job-0")
+    with pytest.raises(kernel.KernelSandboxError, match="not the settings of a kernel sandbox"):
+        kernel.Settings.load(tmp_path / "missing.json")
 
 
 def test_a_hidden_folder_is_covered_after_the_folder_that_contains_it_is_bound():

@@ -6,10 +6,12 @@
   (``python -m helpers.grading assign``, what ``make assignment`` calls).
 * :mod:`helpers.grading.autograde`: the child process that autogrades ONE submission with nbgrader's own
   ``autograde`` in its own temporary course folder (started through :mod:`helpers.procs`).
-* :mod:`helpers.grading.sandbox`: the bubblewrap sandbox each grading child runs in (read-only system, private
+* :mod:`helpers.grading.sandbox`: the bubblewrap sandbox a submission's code runs in (read-only system, private
   /tmp, no network, memory and task limits, its own PID namespace).
+* :mod:`helpers.grading.kernel`: the kernelspec that puts the submission's Jupyter kernel, and only it, into
+  that sandbox; nbgrader and the gradebook stay outside.
 * :mod:`helpers.grading.grade`: ``python -m helpers.grading grade DIR`` (``make grade SUBMISSIONS=DIR``):
-  every ``DIR/<student>/<NN_topic>.ipynb``, one sandboxed child each with a per-notebook timeout, into
+  every ``DIR/<student>/<NN_topic>.ipynb``, one child each (its kernel sandboxed) with a per-notebook timeout, into
   ``DIR/grades.csv``, ``DIR/grades.html``, ``DIR/canvas.csv`` and ``DIR/feedback/<student>/<NN_topic>.html``
   (:mod:`helpers.grading.report`).
 

@@ -1,5 +1,6 @@
 """Autograde ONE submission with nbgrader's own ``autograde``: ``python -m helpers.grading.autograde
---course TEMPLATE --student S --submission FILE --out RESULT.json [--cell-timeout N] [--full]``.
+--course TEMPLATE --student S --submission FILE --out RESULT.json [--cell-timeout N] [--full]
+[--kernel-sandbox SETTINGS]``.
 
 The grader (:mod:`helpers.grading.grade`) starts one of these per submission through :mod:`helpers.procs`,
 with a per-notebook deadline. It copies the template course (sources and gradebook made by
@@ -7,7 +8,9 @@ with a per-notebook deadline. It copies the template course (sources and gradebo
 its Exercises section unless ``--full``) under ``submitted/<student>/<stem>/``, runs ``autograde`` there (each
 cell has ``--cell-timeout`` seconds; nbgrader interrupts a cell that hangs and goes on), and writes
 ``{"grades": {grade_id: {"points", "max_points", "message"}}}``: the points from nbgrader's gradebook, the
-message from the check cell's error output (``""`` when it passed).
+message from the check cell's error output (``""`` when it passed). With ``--kernel-sandbox`` only the
+submission's kernel runs in bubblewrap (:mod:`helpers.grading.kernel`); this process, nbgrader and the
+gradebook stay out of its reach.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from helpers.grading import cells
+from helpers.grading import cells, kernel
 from helpers.grading.course import COURSE_ID, nbgrader_api
 from helpers.logs import strip_ansi
 from helpers.workbook import NotebookFormatError, cell_error, exercise_only, stderr_text
@@ -65,20 +68,27 @@ def _failed(message: str) -> str:
     return message if message.startswith("timed out") else f"raised {message}"
 
 
-def autograde(course: Path, student_id: str, submission: Path, cell_timeout: int, full: bool = False) -> dict:
-    """Grade ``submission`` (its file name names the notebook) in a temporary copy of ``course``."""
+def autograde(course: Path, student_id: str, submission: Path, cell_timeout: int, full: bool = False,
+              kernel_sandbox: Path | None = None) -> dict:
+    """Grade ``submission`` (its file name names the notebook) in a temporary copy of ``course``; its kernel
+    in the sandbox of the settings file ``kernel_sandbox`` (:mod:`helpers.grading.kernel`), the temporary
+    course in that sandbox's job folder (never under a folder the kernel sees)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     name = submission.name
     stem = submission.stem
-    with tempfile.TemporaryDirectory(prefix=f"grade-{student_id}-{stem}-") as tmp:
+    config, workdir = None, None
+    if kernel_sandbox is not None:
+        settings = kernel.Settings.load(kernel_sandbox)
+        config, workdir = kernel.use(settings), settings.folder
+    with tempfile.TemporaryDirectory(prefix=f"grade-{student_id}-{stem}-", dir=workdir) as tmp:
         root = Path(tmp) / "course"
         shutil.copytree(course, root)
         target = root / "submitted" / student_id / stem / name
         target.parent.mkdir(parents=True)
         nb = nbformat.read(submission, as_version=4)
         nbformat.write(cut(nb, name, full), target)
-        with nbgrader_api(root, cell_timeout) as api:
+        with nbgrader_api(root, cell_timeout, config) as api:
             result = api.autograde(stem, student_id, force=True, create=True)
         if not result["success"]:
             raise RuntimeError(f"nbgrader autograde failed:\n{result.get('log', '')}\n{result.get('error', '')}")
@@ -116,11 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--cell-timeout", type=int, default=120)
     parser.add_argument("--full", action="store_true", help="grade the whole notebook, not the exercises-only cut")
+    parser.add_argument("--kernel-sandbox", type=Path, metavar="SETTINGS",
+                        help="run the kernel in this sandbox (settings written by helpers.grading.kernel.prepare)")
     args = parser.parse_args(argv)
     from helpers import procs
 
     procs.die_with_parent()
-    result = autograde(args.course, args.student, args.submission, args.cell_timeout, args.full)
+    result = autograde(args.course, args.student, args.submission, args.cell_timeout, args.full,
+                       args.kernel_sandbox)
     args.out.write_text(json.dumps(result, indent=1))
     return 0
 

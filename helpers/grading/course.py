@@ -29,8 +29,9 @@ class CourseError(RuntimeError):
 
 
 @contextmanager
-def nbgrader_api(root: Path, cell_timeout: int | None = None) -> Iterator:
-    """nbgrader's own API on the course folder ``root``, for the ``with`` block.
+def nbgrader_api(root: Path, cell_timeout: int | None = None, settings: dict | None = None) -> Iterator:
+    """nbgrader's own API on the course folder ``root``, for the ``with`` block; ``settings``
+    ({section: {name: value}}) is added to its config.
 
     A new gradebook records the head revision of nbgrader's database migrations, which nbgrader 0.9.6 asks
     for by running the ``alembic heads`` command (found on PATH, 2-20 s here, a process not started through
@@ -47,6 +48,7 @@ def nbgrader_api(root: Path, cell_timeout: int | None = None) -> Iterator:
     config.CourseDirectory.course_id = COURSE_ID
     if cell_timeout is not None:
         config.Execute.timeout = int(cell_timeout)
+    config.merge(Config(settings or {}))
     original = nbgrader.api.get_alembic_version
     nbgrader.api.get_alembic_version = alembic_head
     try:

@@ -2,10 +2,11 @@
 
 ``DIR/<student>/<NN_topic>.ipynb`` (any subset of the notebooks per student) are each graded by nbgrader's own
 ``autograde`` in a child process (:mod:`helpers.grading.autograde`, started through :mod:`helpers.procs`, in a
-temporary folder of its own) with a per-notebook deadline. Each child runs in a sandbox
-(:mod:`helpers.grading.sandbox`: read-only system, private /tmp, no network, memory and task limits, its own
-PID namespace), unless the instructor says the submissions are trusted; grading refuses to start when the
-sandbox cannot. Results go to ``DIR/grades.csv``, ``DIR/grades.html``, ``DIR/canvas.csv`` and
+temporary folder of its own) with a per-notebook deadline. The submission's kernel runs in a sandbox
+(:mod:`helpers.grading.kernel`, :mod:`helpers.grading.sandbox`: read-only system, private /tmp, no network,
+memory and task limits, its own PID namespace; nbgrader and the gradebook stay outside, out of its reach),
+unless the instructor says the submissions are trusted; grading refuses to start when the sandbox cannot.
+Results go to ``DIR/grades.csv``, ``DIR/grades.html``, ``DIR/canvas.csv`` and
 ``DIR/feedback/<student>/<NN_topic>.html``. A submission that raises loses the exercises whose checks fail
 (with what the sandbox refused, when it did); one that hangs in a cell loses that cell's exercise (nbgrader
 interrupts the cell after ``cell_timeout``); one that outlives the per-notebook deadline, cannot be read, or
@@ -20,9 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from pathlib import Path
 import nbformat
 
 from helpers import procs
-from helpers.grading import cells, course, sandbox
+from helpers.grading import cells, course, kernel, sandbox
 from helpers.grading.report import Row, write_canvas_csv, write_csv, write_feedback, write_html
 from helpers.workbook import NOTEBOOKS, exercise_only, exercises, find_notebooks
 
@@ -83,8 +82,8 @@ def exercises_of(nb: nbformat.NotebookNode, name: str) -> list[GradedExercise]:
 
 
 def _stop_tree(child: procs.Child) -> None:
-    """Stop a grading child and everything under it (nbclient starts the kernel in a session of its own; in the
-    sandbox, stopping ``bwrap`` ends its PID namespace)."""
+    """Stop a grading child and everything under it (nbclient starts the kernel in a session of its own; a
+    sandboxed kernel's ``bwrap`` ends its PID namespace when it is stopped or its parent dies)."""
     below = procs.descendants(child.pid)
     procs.stop([child], grace=2.0)
     for pid in procs.alive(below):
@@ -113,7 +112,7 @@ class _Job:
         _stop_tree(self.child)
         if code is None:
             return {}, f"timed out: the notebook ran longer than {timeout:g} s"
-        try:  # written inside the sandbox: read it as untrusted
+        try:  # written by the grading child; read defensively all the same
             grades = json.loads(self.result.read_text())["grades"] if code == 0 else None
         except (OSError, ValueError, KeyError, TypeError):
             grades = None
@@ -143,7 +142,7 @@ def _rows(sub: Submission, expected: list[GradedExercise], grades: dict, failure
 
 @dataclass
 class _Launcher:
-    """Starts the grading child of one submission, sandboxed unless ``limits`` is None (trusted)."""
+    """Starts the grading child of one submission, its kernel sandboxed unless ``limits`` is None (trusted)."""
 
     tmp: Path
     hidden: list[Path]
@@ -155,36 +154,15 @@ class _Launcher:
     def start(self, index: int, sub: Submission) -> _Job:
         job_dir = self.tmp / f"job-{index}"
         job_dir.mkdir()
-        args = ["--student", sub.student, "--cell-timeout", min(self.cell_timeout, int(self.timeout)),
-                *(["--full"] if self.full else [])]
-        name, log = f"grade {sub.student}/{sub.name}", job_dir / "log.txt"
         result = job_dir / "result.json"
-        if self.limits is None:
-            args += ["--course", self.tmp / "template", "--submission", sub.path.resolve(), "--out", result]
-            child = procs.start(AUTOGRADE, args, log=log, name=name)
-        else:
-            child = procs.start(AUTOGRADE, program=self._sandboxed(index, sub, job_dir, args), log=log, name=name,
-                                env=sandbox.environment(Path(sys.executable).parent))
+        args = ["--student", sub.student, "--cell-timeout", min(self.cell_timeout, int(self.timeout)),
+                "--course", self.tmp / "template", "--submission", sub.path.resolve(), "--out", result,
+                *(["--full"] if self.full else [])]
+        if self.limits is not None:
+            settings = kernel.prepare(job_dir, self.limits, sandbox.job_uid(index), self.hidden)
+            args += ["--kernel-sandbox", settings.file]
+        child = procs.start(AUTOGRADE, args, log=job_dir / "log.txt", name=f"grade {sub.student}/{sub.name}")
         return _Job(index, sub, child, time.monotonic() + self.timeout, result)
-
-    def _sandboxed(self, index: int, sub: Submission, job_dir: Path, args: list) -> list[str]:
-        """The sandboxed command line; the submission is copied in (readable by the job's uid), the result
-        file made writable by it."""
-        copy, result = job_dir / sub.name, job_dir / "result.json"
-        shutil.copyfile(sub.path, copy)
-        copy.chmod(0o644)
-        result.touch(mode=0o600)
-        uid = sandbox.job_uid(index)
-        if uid is not None:
-            os.chown(result, uid, uid)
-        course_in, submission_in, result_in = (sandbox.INSIDE / "course", sandbox.INSIDE / "submission" / sub.name,
-                                               sandbox.INSIDE / "result.json")
-        inner = [sys.executable, "-m", AUTOGRADE, *args, "--course", course_in, "--submission", submission_in,
-                 "--out", result_in]
-        files = sandbox.filesystem(sandbox.readable_paths(), self.hidden,
-                                   {course_in: self.tmp / "template", submission_in: copy}, {result_in: result},
-                                   self.limits)
-        return sandbox.command([str(a) for a in inner], filesystem_args=files, limits=self.limits, uid=uid)
 
 
 def _run(submissions: list[Submission], start: Callable[[int, Submission], _Job], finish: Callable[[_Job], None],
@@ -224,6 +202,7 @@ def grade(folder: Path, notebooks: Path = NOTEBOOKS, *, timeout: float = 600, ce
         tmp = Path(tmp)
         if not trusted:
             sandbox.check(tmp)
+            kernel.check_socket_path(tmp / f"job-{len(submissions)}")
         needed = sorted({s.name for s in submissions})
         graded = {name: sources[name] if full else exercise_only(sources[name], name) for name in needed}
         if needed:

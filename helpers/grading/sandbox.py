@@ -1,26 +1,25 @@
-"""The sandbox each submission is graded in: bubblewrap (``bwrap``, Debian's ``bubblewrap`` package).
+"""The sandbox a submission's code runs in: bubblewrap (``bwrap``, Debian's ``bubblewrap`` package).
 
-:func:`command` wraps the grading child's command line so that it, nbgrader's kernel and everything the
-submission starts see
+:func:`command` wraps the submission's Jupyter kernel (:mod:`helpers.grading.kernel`; nbgrader, the gradebook
+and the result file stay outside) so that it and everything it starts see
 
 * a root file system made of read-only binds only: ``/usr``, a short list of ``/etc`` files (no ``shadow``,
   no ``ssh``), the Python installation, the virtual environment and the repository (so the kernel imports
-  ``helpers`` and the pinned packages), the template course and the one submission file; the grader's home,
-  the class folder, the other submissions and the gradebook are not there (a bound folder that contains one
-  of them gets an empty ``tmpfs`` over it);
-* a private ``/tmp`` (a ``tmpfs`` of :attr:`Limits.tmp_bytes`) as the only writable place, besides the one
-  result file the grader reads back;
-* its own network namespace (a loopback of its own: the kernel's ZMQ sockets work, nothing outside is
-  reachable), PID, IPC and UTS namespaces, a new terminal session, no capabilities, and a cleaned
-  environment (none of the grader's tokens);
+  ``helpers`` and the pinned packages), and the few files the caller binds; the grader's home, the class
+  folder, the other submissions and the gradebook are not there (a bound folder that contains one of them
+  gets an empty ``tmpfs`` over it);
+* a private ``/tmp`` (a ``tmpfs`` of :attr:`Limits.tmp_bytes`) as the writable place, besides the folders the
+  caller binds read-write (the kernel's socket folder);
+* its own network namespace (nothing outside is reachable), PID, IPC and UTS namespaces, a new terminal
+  session, no capabilities, and a cleaned environment (none of the grader's tokens);
 * ``RLIMIT_AS`` (address space per process, set with util-linux's ``prlimit``) and ``RLIMIT_NPROC`` (tasks,
   threads included). Linux does not apply ``RLIMIT_NPROC`` to uid 0, so a grader running as root runs each
   job as an unprivileged uid of its own (util-linux's ``setpriv``, the only capabilities kept for it);
   a normal user's ``bwrap`` makes a user namespace, where the count is per namespace.
 
 ``--unshare-pid`` with ``--die-with-parent`` ends every process of a submission with its sandbox: when the
-grading child exits, the namespace's PID 1 exits and Linux kills everything left in it; when the grader is
-killed, the death signal reaches ``bwrap`` and then that PID 1.
+kernel exits, the namespace's PID 1 exits and Linux kills everything left in it; when the process that
+started ``bwrap`` dies, the death signal reaches ``bwrap`` and then that PID 1.
 """
 
 from __future__ import annotations
@@ -43,7 +42,6 @@ PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "CUDA_VISIBLE_DEVICES", "KERAS
               "TF_FORCE_GPU_ALLOW_GROWTH", "TF_USE_LEGACY_KERAS")
 PASSED_ENV_PREFIXES = ("TF_CPP_", "TF_ENABLE_", "TF_NUM_", "TF_XLA_", "TF_GPU_", "XLA_", "OMP_")
 JOB_UID_BASE = 200_000  # uids of the jobs when grading as root (unused by any account on a normal system)
-INSIDE = Path("/grading")  # where the course, the submission and the result file appear in the sandbox
 
 
 class SandboxUnavailable(RuntimeError):
@@ -86,22 +84,25 @@ class _Mounts:
         self.args: list[str] = []
         self.made: set[Path] = set()
 
-    def add(self, option: str, source: str | Path | None, target: str | Path) -> None:
+    def add(self, option: str, source: str | Path | None, target: str | Path, perms: str | None = None) -> None:
         for parent in reversed(Path(target).parents[:-1]):
             if parent not in self.made:
                 self.args += ["--perms", "0755", "--dir", str(parent)]
                 self.made.add(parent)
-        self.args += [option, *([str(source)] if source is not None else []), str(target)]
+        self.args += [*(["--perms", perms] if perms else []), option, *([str(source)] if source is not None else []),
+                      str(target)]
 
 
 def filesystem(readable: list[Path], hidden: list[Path], binds: dict[Path, Path], writable: dict[Path, Path],
-               limits: Limits) -> list[str]:
+               limits: Limits, tmp_folders: tuple[Path, ...] = ()) -> list[str]:
     """bwrap's file-system arguments: ``readable`` folders read-only at their own paths, each of ``hidden``
-    under one of them covered by an empty tmpfs, ``binds`` {inside: host} read-only and ``writable``
-    {inside: host} read-write, and a private /tmp."""
+    under one of them covered by an empty tmpfs, a private /tmp with the empty ``tmp_folders`` in it (writable
+    by every process of the sandbox), ``binds`` {inside: host} read-only and ``writable`` {inside: host}
+    read-write."""
     mounts = _Mounts()
     mounts.args += ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
                     "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    mounts.made.add(Path("/tmp"))  # a mount point under /tmp must not make it 0755: the job's uid writes there
     for link in ("bin", "lib", "lib64", "sbin"):
         host = Path("/") / link
         if host.is_symlink():
@@ -117,6 +118,11 @@ def filesystem(readable: list[Path], hidden: list[Path], binds: dict[Path, Path]
     for folder in hidden:
         if any(_under(folder, r) for r in readable) and folder.exists():
             mounts.add("--tmpfs", None, folder)
+    for folder in tmp_folders:
+        if not _under(folder, Path("/tmp")) or folder == Path("/tmp"):
+            raise ValueError(f"{folder}: a writable folder of the sandbox must be inside its /tmp")
+        mounts.add("--dir", None, folder, perms="1777")
+        mounts.made.add(folder)
     for inside, host in binds.items():
         mounts.add("--ro-bind", host, inside)
     for inside, host in writable.items():
@@ -129,11 +135,12 @@ def job_uid(slot: int) -> int | None:
     return JOB_UID_BASE + slot if os.geteuid() == 0 else None
 
 
-def command(inner: list[str], *, filesystem_args: list[str], limits: Limits, uid: int | None) -> list[str]:
+def command(inner: list[str], *, filesystem_args: list[str], limits: Limits, uid: int | None,
+            chdir: str | Path = "/tmp") -> list[str]:
     """The full command line: bwrap with the namespaces above, then (as root) setpriv to ``uid``, then
-    prlimit with the limits, then ``inner``."""
+    prlimit with the limits, then ``inner``, started in ``chdir``."""
     namespaces = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                  "--die-with-parent", "--new-session", "--hostname", "grading", "--chdir", "/tmp"]
+                  "--die-with-parent", "--new-session", "--hostname", "grading", "--chdir", str(chdir)]
     drop: list[str] = []
     if uid is not None:
         namespaces += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
