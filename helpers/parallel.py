@@ -9,7 +9,12 @@ imported before ``helpers.setup``, to pick the accelerator.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +95,30 @@ def placement_table(variables) -> list[dict]:
             "device": short_device(device_of(var)),
         })
     return rows
+
+
+@contextlib.contextmanager
+def native_stdout() -> Iterator[list[str]]:
+    """Collect what native code writes to this process's standard output (file descriptor 1) while the block
+    runs; the yielded list is filled when the block ends.
+
+    ``tf.debugging.set_log_device_placement(True)`` makes TensorFlow's C++ runtime print one line per op it
+    places, straight to descriptor 1, past Python's ``sys.stdout``: a notebook would show them in the
+    kernel's terminal or in a later cell. Captured here, the lesson prints the lines it discusses.
+    """
+    lines: list[str] = []
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield lines
+        finally:
+            ctypes.CDLL(None).fflush(None)  # C stdio buffers, if any, go to the sink before it is detached
+            os.dup2(saved, 1)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode(errors="replace").splitlines())
 
 
 def sync() -> None:
@@ -256,13 +285,30 @@ def is_sharded(var) -> bool:
 # ---------------------------------------------------------------------------------------------------
 
 
-def dtensor_fresh_process(devices: int) -> dict:
-    """What ``dtensor.initialize_accelerator_system`` + ``create_distributed_mesh`` give in a process where
-    no TensorFlow op has run yet (the only place they work): the mesh, the client set-up DTensor read from
-    its environment, and one sharded matmul checked against NumPy."""
+def dtensor_fresh_process(devices: int, list_devices_first: bool = False) -> dict:
+    """What ``dtensor.initialize_accelerator_system`` + ``create_distributed_mesh`` give in a fresh process:
+    the mesh, the client set-up DTensor read from its environment, and one sharded matmul checked against NumPy.
+
+    Without ``list_devices_first`` the start-up is the process's first TensorFlow call, as documented. With it,
+    the process first asks for the mesh too early and calls ``tf.config.list_logical_devices()`` (no op, but it
+    initializes TensorFlow's runtime), records both refusals, and then starts DTensor with
+    ``experimental_reset_context=True``, the documented escape hatch (TF 2.21 ``accelerator_util.py``).
+    """
     from tensorflow.dtensor.python import config as dtensor_config
 
-    dtensor.initialize_accelerator_system("CPU", num_logical_cpu_devices=devices)
+    refusals, reset = {}, False
+    if list_devices_first:
+        try:
+            dtensor.create_distributed_mesh([("model", devices)], device_type="CPU")
+        except ValueError as err:
+            refusals["create_distributed_mesh before start-up"] = str(err)
+        tf.config.list_logical_devices()
+        try:
+            dtensor.initialize_accelerator_system("CPU", num_logical_cpu_devices=devices)
+        except ValueError as err:
+            refusals["initialize_accelerator_system after list_logical_devices"] = str(err)
+        reset = True
+    dtensor.initialize_accelerator_system("CPU", num_logical_cpu_devices=devices, experimental_reset_context=reset)
     mesh = dtensor.create_distributed_mesh([("model", devices)], device_type="CPU")
     rng = np.random.default_rng(0)
     x, kernel = rng.normal(size=(8, 16)).astype("float32"), rng.normal(size=(16, 4 * devices)).astype("float32")
@@ -281,9 +327,29 @@ def dtensor_fresh_process(devices: int) -> dict:
         "job_name": dtensor.job_name(),
         "local_mode": dtensor_config.is_local_mode(),
         "DTENSOR_JOBS": os.environ.get("DTENSOR_JOBS"),
+        "refusals": refusals,
+        "experimental_reset_context": reset,
     }
     dtensor.shutdown_accelerator_system()
     return result
+
+
+def starter_snippet_placement(features: int = 64) -> list[str]:
+    """The placement lines TensorFlow prints for the starter snippet of notebook 06 (two ``Dense`` layers under
+    ``tf.device('/device:GPU:0')`` and ``'/device:GPU:1'``, built and called once) when
+    ``tf.debugging.set_log_device_placement(True)`` is the process's first TensorFlow call: set after the
+    runtime has started, it prints nothing (TF 2.21), so a notebook kernel cannot show them."""
+    tf.debugging.set_log_device_placement(True)
+    import keras
+
+    with native_stdout() as lines:
+        inputs = keras.Input(shape=(features,))
+        with tf.device("/device:GPU:0"):
+            hidden = keras.layers.Dense(64, activation="relu")(inputs)
+        with tf.device("/device:GPU:1"):
+            output = keras.layers.Dense(10, activation="softmax")(hidden)
+        keras.Model(inputs, output)(np.ones((2, features), "float32"))
+    return lines
 
 
 if __name__ == "__main__":
@@ -294,8 +360,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m helpers.parallel", description=dtensor_fresh_process.__doc__)
     parser.add_argument("--devices", type=int, default=4, help="logical CPUs of the mesh")
     parser.add_argument("--out", required=True, help="JSON file for the result")
+    parser.add_argument("--list-devices-first", action="store_true",
+                        help="initialize the runtime before DTensor's start-up, then use experimental_reset_context")
+    parser.add_argument("--placement-log", action="store_true",
+                        help="instead of DTensor: the starter snippet's placement lines (starter_snippet_placement)")
     args = parser.parse_args()
-    found = dtensor_fresh_process(args.devices)
+    if args.placement_log:
+        found = {"placement_lines": starter_snippet_placement()}
+    else:
+        found = dtensor_fresh_process(args.devices, list_devices_first=args.list_devices_first)
     with open(args.out, "w") as f:
         json.dump(found, f, indent=1)
     sys.exit(0)

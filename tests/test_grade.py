@@ -124,6 +124,8 @@ def test_generate_assignment_releases_without_solutions(tmp_path):
         assert cell.source.startswith("# Hint: ") and "raise NotImplementedError()" in cell.source
         assert workbook.split_solution(source.cells[e.solution].source)[1] not in cell.source
         assert released.cells[e.check].metadata["editable"] is False, grade_id
+    assert any(workbook.is_answer(c) for c in source.cells), "05 has review answers (cells tagged answer)"
+    assert not any(workbook.is_answer(c) for c in released.cells), "the release leaves review answers out"
 
 
 def _write(nb, folder: Path, student_id: str, name: str) -> None:

@@ -143,3 +143,44 @@ def test_bytes_per_device_for_mirrored_and_plain_variables(two_devices):
     assert parallel.bytes_per_device([mirrored]) == dict.fromkeys(names, 40)
     assert parallel.bytes_per_device([mirrored, plain]) == {names[0]: 40, names[1]: 64}
     assert len(parallel.components(mirrored)) == 2
+
+
+def test_native_stdout_collects_descriptor_1_and_restores_it(capfd):
+    import os
+
+    with parallel.native_stdout() as lines:
+        os.write(1, b"written by native code\nsecond line\n")
+        assert lines == []  # filled when the block ends
+    assert lines == ["written by native code", "second line"]
+    os.write(1, b"after the block\n")
+    assert capfd.readouterr().out == "after the block\n"
+
+
+def _fresh(tmp_path, *args):
+    import json
+    import os
+
+    from helpers import procs
+
+    out = tmp_path / "found.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DTENSOR_")}
+    handle = procs.start("helpers.parallel", [*args, "--out", out], log=tmp_path / "fresh.log", name="fresh", env=env)
+    assert handle.process.wait(timeout=180) == 0, handle.tail()
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_dtensor_start_up_after_the_runtime_started_needs_the_reset(tmp_path):
+    found = _fresh(tmp_path, "--devices", "2", "--list-devices-first")
+    assert "Accelerators are uninitialized" in found["refusals"]["create_distributed_mesh before start-up"]
+    assert "already been initialized" in found["refusals"]["initialize_accelerator_system after list_logical_devices"]
+    assert found["experimental_reset_context"] and found["mesh_shape"] == {"model": 2}
+    assert found["max_gap_vs_numpy"] < 1e-4
+
+
+@pytest.mark.slow
+def test_placement_log_of_the_starter_snippet_in_a_fresh_process(tmp_path):
+    lines = _fresh(tmp_path, "--placement-log")["placement_lines"]
+    op_types = {line.split(":")[0] for line in lines}
+    assert {"VarHandleOp", "MatMul", "BiasAdd", "Relu", "Softmax"} <= op_types
+    assert all("/device:" in line for line in lines)

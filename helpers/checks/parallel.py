@@ -1,10 +1,10 @@
 """Checks of the model-parallelism exercises (``06_model_parallelism``).
 
 Exercise 1 places a layer with ``tf.device``; exercise 2 accumulates a two-stage model's gradients over
-micro-batches, each stage's backward pass on its own device; exercise 3 is GPipe's bubble; exercise 4 shards a
-two-layer MLP on its hidden dimension with DTensor (Megatron-style) and compares its loss and gradients with the
-same MLP on one device. Every expected value is computed here from the learner's own inputs, so the checks hold
-for any seed.
+micro-batches, each stage's backward pass on its own device; exercise 3 computes when a GPipe schedule ends;
+exercise 4 shards a two-layer MLP on its hidden dimension with DTensor (Megatron-style) and compares its loss
+and gradients with the same MLP on one device. Every expected value is computed here from the learner's own
+inputs, so the checks hold for any seed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from helpers import parallel
-from helpers.checks import ExerciseError, check, check_answer, check_callable, fuller_hint, is_missing
+from helpers.checks import ExerciseError, call_learner, check, fuller_hint, is_missing
 
 tf = parallel.tf
 dtensor = parallel.dtensor
@@ -143,16 +143,50 @@ def _check_micro_batch_gradients(micro_batch_gradients: Any, stages: list, devic
           f"{parallel.short_device(devices[0])} and {parallel.short_device(devices[1])}.")
 
 
-# ---- Exercise 3: the bubble ---------------------------------------------------------------------------
+# ---- Exercise 3: a GPipe schedule by hand ------------------------------------------------------------
 
 
-def check_bubble(bubble: Any, fewest_micro_batches: Any) -> None:
-    """Exercise 3: GPipe's idle share, and the fewest micro-batches that keep 4 stages under 8 % idle."""
-    check_callable(bubble, [((2, 1), 0.5), ((2, 4), 0.2), ((4, 8), 3 / 11), ((1, 5), 0.0)],
-                   "count the idle step slots while the pipeline fills and drains, as a share of stages x all "
-                   "the slots of the schedule (parallel.gpipe_schedule on equal step times shows them)",
-                   compare=lambda got, want: abs(got - want) < 1e-9)
-    check_answer(fewest_micro_batches, 35, "the smallest M for which bubble(4, M) < 0.08")
+def _makespan_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Schedules to test: one micro-batch, equal steps, one stage, and unequal steps (a slow stage)."""
+    rng = np.random.default_rng(6)
+    slow_last = np.ones((3, 4))
+    slow_last[-1] = 3.0
+    return [("2 stages, 1 micro-batch", np.ones((2, 1)), np.full((2, 1), 2.0)),
+            ("4 stages, 8 equal micro-batches", np.ones((4, 8)), np.full((4, 8), 2.0)),
+            ("1 stage, 5 micro-batches", np.ones((1, 5)), np.ones((1, 5))),
+            ("3 stages, the last one 3x slower", slow_last, 2 * slow_last),
+            ("3 stages, 5 micro-batches, random step times", rng.uniform(0.5, 2, (3, 5)), rng.uniform(0.5, 2, (3, 5)))]
+
+
+def check_gpipe_makespan(gpipe_makespan: Any) -> None:
+    """Exercise 3: the end time of a GPipe schedule from per-stage, per-micro-batch step times, against
+    :func:`helpers.parallel.gpipe_schedule` (the schedule section 3 draws)."""
+    if is_missing(gpipe_makespan) or not callable(gpipe_makespan):
+        raise ExerciseError("No function yet. Hint: keep, for every stage, the time it is next free, and for every "
+                            "step the time it ends; a step starts at the later of the two")
+    for name, forward, backward in _makespan_cases():
+        want = parallel.schedule_summary(parallel.gpipe_schedule(forward, backward))["makespan_s"]
+        got = call_learner("gpipe_makespan", gpipe_makespan, forward.copy(), backward.copy())
+        check(isinstance(got, int | float | np.floating | np.integer),
+              f"gpipe_makespan returned {type(got).__name__}; return one number, the end of the last step")
+        got = float(got)
+        if abs(got - want) < 1e-9:
+            continue
+        total = float(forward.sum() + backward.sum())
+        if abs(got - total) < 1e-9:
+            raise ExerciseError(f"{name}: you returned {got:g}, every step's time added up, as if one device ran "
+                                f"them all; the stages work at the same time (GPipe gives {want:g})")
+        if got < want:
+            raise ExerciseError(f"{name}: {got:g} is shorter than GPipe's {want:g}: a stage runs one step at a "
+                                "time, so a step also waits until its stage is free, and each stage runs its "
+                                "backwards from the last micro-batch to the first")
+        raise ExerciseError(f"{name}: {got:g}, but GPipe's schedule ends at {want:g}: a forward waits for the "
+                            "previous stage's forward of the same micro-batch, a backward for the next stage's "
+                            "backward (the last stage: for its own forward), and the backwards run M-1, ..., 0")
+    equal = parallel.schedule_summary(parallel.gpipe_schedule(np.ones((4, 8)), np.ones((4, 8))))
+    print(f"Correct on {len(_makespan_cases())} schedules. With equal steps, 4 stages and 8 micro-batches idle for "
+          f"{equal['bubble_fraction']:.3f} of the time: (S - 1)/(M + S - 1) = "
+          f"{parallel.ideal_bubble_fraction(4, 8):.3f}.")
 
 
 # ---- Exercise 4: a Megatron-style sharded MLP ---------------------------------------------------------

@@ -19,6 +19,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from helpers.grading import cells
+from helpers.workbook import is_answer
 
 COURSE_ID = "advanced-tf"
 CONFIG = f'c = get_config()  # noqa: F821\nc.CourseDirectory.course_id = "{COURSE_ID}"\n'
@@ -66,7 +67,9 @@ def alembic_head() -> str:
 
 
 def write_sources(root: Path, notebooks: dict[str, NotebookNode]) -> None:
-    """``root/source/<stem>/<stem>.ipynb`` for each ``{file name: notebook}``, and an ``nbgrader_config.py``."""
+    """``root/source/<stem>/<stem>.ipynb`` for each ``{file name: notebook}``, and an ``nbgrader_config.py``. The
+    answers to review questions (markdown cells tagged ``answer``) stay out of the course: students never see
+    them in a release."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text(CONFIG)
@@ -76,7 +79,8 @@ def write_sources(root: Path, notebooks: dict[str, NotebookNode]) -> None:
             raise CourseError("not in nbgrader's format:\n" + "\n".join(problems))
         stem = Path(name).stem
         (root / "source" / stem).mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, root / "source" / stem / name)
+        released = nbformat.from_dict(dict(nb, cells=[c for c in nb.cells if not is_answer(c)]))
+        nbformat.write(released, root / "source" / stem / name)
 
 
 def generate(root: Path, assignments: list[str]) -> None:

@@ -27,6 +27,22 @@ def megatron_step(mesh, values, x, y):
     return params, loss, grads
 '''  # exercise 4's solution; each wrong answer changes one thing
 
+_GPIPE = '''
+def gpipe_makespan(forward, backward):
+    stages, micro = forward.shape
+    free = np.zeros(stages)
+    f_end, b_end = np.zeros((stages, micro)), np.zeros((stages, micro))
+    for m in range(micro):
+        for s in range(stages):
+            start = max(free[s], f_end[s - 1, m] if s else 0.0)
+            f_end[s, m] = free[s] = start + forward[s, m]
+    for m in reversed(range(micro)):
+        for s in reversed(range(stages)):
+            ready = b_end[s + 1, m] if s < stages - 1 else f_end[s, m]
+            b_end[s, m] = free[s] = max(free[s], ready) + backward[s, m]
+    return float(b_end.max())
+'''  # exercise 3's solution
+
 WRONG: dict[str, list[Wrong]] = {
     "06_ex1": [Wrong('''
 with tf.device(rt.devices[-1]):
@@ -96,13 +112,18 @@ def micro_batch_gradients(stages, devices, x, y, micro_batches):
 ''', r"micro_batches=4, stage 0 was called on \[30\] rows",
               why="the whole batch at once, micro_batches ignored"),
     ],
-    "06_ex3": [Wrong('''
-def bubble(stages, micro_batches):
-    return (stages - 1) / micro_batches
-
-
-fewest_micro_batches = next(m for m in range(1, 1000) if bubble(4, m) < 0.08)
-''', r"bubble\(2, 1\) gave 1\.0", why="forgot the stages' own slots")],
+    "06_ex3": [
+        Wrong(variant(_GPIPE, ("start = max(free[s], f_end[s - 1, m] if s else 0.0)",
+                               "start = f_end[s - 1, m] if s else 0.0")),
+              r"shorter than GPipe's .*one step at a time", why="a stage running several micro-batches at once"),
+        Wrong('''
+def gpipe_makespan(forward, backward):
+    return float(forward.sum() + backward.sum())
+''', r"every step's time added up", why="no overlap between the stages"),
+        Wrong(variant(_GPIPE, ("for m in reversed(range(micro)):", "for m in range(micro):")),
+              r"random step times: [\d.]+ is shorter than GPipe's .*last micro-batch to the first",
+              why="the backwards in forward order"),
+    ],
     "06_ex4": [
         Wrong(variant(_MEGATRON, ("    @tf.function\n    def loss_and_grads", "    def loss_and_grads")),
               r"need a tf\.function",
