@@ -171,8 +171,11 @@ FLOORS = [
     ("07_interpretability", "synthetic_tabular_test_accuracy", ">=", "TABULAR_ACCURACY_FLOOR",
      "tabular_accuracy >= TABULAR_ACCURACY_FLOOR"),
     *[("07_interpretability", f"sanity_rank_correlation_{name}", "<", "SANITY_BOUND", "assert rho < SANITY_BOUND")
-      for name in ("lime", "kernel_shap", "deep_shap", "gradient_x_input", "vanilla_gradients", "smoothgrad",
-                   "integrated_gradients", "grad_cam", "occlusion")],
+      for name in ("lime", "kernel_shap", "deep_shap", "smoothgrad", "occlusion")],
+    ("07_interpretability", "shap_additivity_gap_permutation", "<", "ADDITIVITY_TOLERANCE",
+     "permutation_gap < ADDITIVITY_TOLERANCE"),
+    ("07_interpretability", "ig_gradient_at_image_over_peak", "<", "SATURATION_BOUND",
+     "saturation < SATURATION_BOUND"),
 ]
 SWEPT = sorted({row[0] for row in FLOORS})
 MIN_SEEDS = 10  # a floor comes from the distribution over at least 10 seeds (README, "Seeds and floors")
