@@ -127,10 +127,12 @@ other-pythons: $(STAMP)
 	$(PYTEST) tests/test_packaging.py -q -n 2 -m other_pythons --durations=0
 
 # The book to read without running: every notebook executed with the SITE_PRESET preset (or the executed notebooks
-# of SITE_RUN=runs/<timestamp>), built offline with Sphinx and MyST-NB into build/site/ (open build/site/index.html).
+# of SITE_RUN=runs/<timestamp>), built offline with Sphinx and MyST-NB into build/site/ (open build/site/index.html),
+# then checked in Chromium (every page renders, every figure loads, every internal link resolves).
 SITE_PRESET ?= classroom
 SITE_RUN ?=
 site: $(STAMP)
 	$(BIN)/python -m helpers.site --out build/site $(if $(SITE_RUN),--run $(SITE_RUN),--preset $(SITE_PRESET))
+	SITE_BOOK=build/site $(PYTEST) tests/test_site.py -q -m browser
 
 .PHONY: python other-pythons site

@@ -1,6 +1,7 @@
 """Synthetic data sets with a known right answer, for measuring explanations (notebook 07_interpretability).
 
-Two sets, both generated reproducibly from a seed with NumPy's PCG64 generator and shipped small in data/:
+Two sets, both generated reproducibly from a seed with NumPy's PCG64 generator and shipped small inside the
+package (``helpers/datasets/``, installed with it as package data, so a notebook finds them from any folder):
 
 * ``synthetic_tabular.npz``: ``num_features`` standard-normal features; the label depends only on a few
   of them (``relevant``, chosen by the seed), through ``y = 1 if x[relevant] @ weights > 0``; the rest is
@@ -26,12 +27,12 @@ import numpy as np
 
 from helpers.data import Split
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parent / "datasets"
 TABULAR_FILE = "synthetic_tabular.npz"
 SHAPES_FILE = "synthetic_shapes.npz"
 SHAPE_NAMES = ("square", "plus", "triangle")
 
-# SHA-256 of the shipped files (data/README.md lists the same; a unit test checks they agree).
+# SHA-256 of the shipped files (datasets/README.md lists the same; a unit test checks they agree).
 CHECKSUMS = {
     TABULAR_FILE: "f82b1ad66464463adb52cfd899e48da9fa510f06920dff103a20e40e6505297b",
     SHAPES_FILE: "777fbab70602d86676811664a9129a6e17b596de1574412ce0bb5aa12491c04d",
@@ -188,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m helpers.synthetic [--check] [--out DIR]``: regenerate (or verify) the shipped files."""
     parser = argparse.ArgumentParser(prog="python -m helpers.synthetic", description=main.__doc__)
     parser.add_argument("--check", action="store_true", help="verify the shipped files, write nothing")
-    parser.add_argument("--out", type=Path, default=DATA_DIR, help="folder to write into (default data/)")
+    parser.add_argument("--out", type=Path, default=DATA_DIR,
+                        help="folder to write into (default: the package's datasets/)")
     args = parser.parse_args(argv)
     if args.check:
         bad = [n for n in CHECKSUMS if not (args.out / n).exists() or sha256((args.out / n).read_bytes())

@@ -26,13 +26,11 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import helpers
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 START_TIMEOUT = 120  # seconds for JupyterLab to answer and the kernel to become ready
 RUN_TIMEOUT = float(os.environ.get("BROWSER_TEST_TIMEOUT", 360))  # seconds for Run All Cells to finish
 NOTEBOOK = "01_custom_layers.ipynb"
@@ -43,22 +41,6 @@ SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
         '{"fetchNews": "false", "checkForUpdates": false}',
 }
-
-
-def require_browser() -> None:
-    """Skip (or, under CI, fail) when Chromium or Playwright is missing."""
-    missing = []
-    if not CHROMIUM.exists():
-        missing.append(f"{CHROMIUM} (install Debian's chromium package: apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright Python package")
-    if missing:
-        reason = "the browser test needs " + " and ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip")
-        pytest.skip(reason)
 
 
 @dataclass

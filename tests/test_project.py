@@ -38,8 +38,8 @@ def test_environment_yml_installs_the_same_pins_through_pip():
 
 
 def test_python_version_is_pinned_consistently():
-    assert 'requires-python = ">=3.11,<3.12"' in (ROOT / "pyproject.toml").read_text()
-    assert "PYTHON ?= python3.11" in (ROOT / "Makefile").read_text()
+    assert 'requires-python = ">=3.11,<3.14"' in (ROOT / "pyproject.toml").read_text()
+    assert "SUPPORTED_PYTHONS := 3.13 3.12 3.11" in (ROOT / "Makefile").read_text()
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
