@@ -115,9 +115,11 @@ def _is_check(node) -> bool:
 
 
 def _lesson_code(nb):
-    """(index, source) of the code cells between the set-up cell and the Exercises section."""
+    """(index, source) of the code cells between the set-up cell and the Exercises section, except cell magics
+    (``%%writefile``: their body is a file's text, not code the kernel runs)."""
     setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and SETUP_CALL in c.source)
-    return [(i, c.source) for i, c in enumerate(nb.cells[:exercises_start(nb)]) if c.cell_type == "code" and i > setup]
+    return [(i, c.source) for i, c in enumerate(nb.cells[:exercises_start(nb)])
+            if c.cell_type == "code" and i > setup and not c.source.startswith("%%")]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)

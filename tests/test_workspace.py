@@ -20,6 +20,7 @@ from helpers.workbook import (
     NOTEBOOKS,
     exercises,
     find_notebooks,
+    is_answer,
     is_solution,
     split_solution,
 )
@@ -47,7 +48,10 @@ def test_no_solution_is_visible_before_the_solutions_section(path):
     nb = nbformat.read(path, as_version=4)
     copy = workspace.learner_copy(nb, path.name)
     solutions = _heading_index(copy, workspace.SOLUTIONS_HEADING)
-    assert solutions == len(nb.cells), "the lesson and exercises are kept cell for cell, Solutions appended"
+    answers = [c for c in nb.cells if is_answer(c)]  # review answers move to the Solutions section
+    assert solutions == len(nb.cells) - len(answers), "the lesson and exercises kept cell for cell, Solutions appended"
+    assert all(a.source not in "\n".join(c.source for c in copy.cells[:solutions]) for a in answers)
+    assert all(a.source in "\n".join(c.source for c in copy.cells[solutions:]) for a in answers)
     before = "\n".join(c.source for c in copy.cells[:solutions])
     after = "\n".join(c.source for c in copy.cells[solutions:])
     found = exercises(nb, path.name)

@@ -2,13 +2,15 @@
 
 * ``strategies``: ``make_strategy`` (MirroredStrategy, TPUStrategy with a fallback, MultiWorkerMirroredStrategy)
 * ``cluster``: ``TF_CONFIG`` and :class:`Cluster`, real worker processes on 127.0.0.1 or on hosts of their own
-  (through ``helpers.procs``)
+  (through ``helpers.procs``), or the harness (wait, kill, restart, logs) around workers the notebook starts
 * ``specs``: launch specs for Vertex AI, Kubernetes (indexed Job; legacy TFJob) and Slurm, from the same
   cluster description
-* ``worker``: the script every worker runs (``python -m helpers.distributed.worker``); it imports TensorFlow
+* ``worker``: the full worker script (``python -m helpers.distributed.worker``, what the launch specs run), and
+  the building blocks the notebook's own worker script imports; it imports TensorFlow
 
-The lesson itself (MirroredStrategy, the custom training loop, checkpoint-based resume) is visible in the
-notebook and in the worker script; this package holds what a cluster manager would do for you.
+The lesson itself (MirroredStrategy, the custom training loop, the worker script with ``TF_CONFIG`` and the
+launch of each worker, checkpoint-based resume) is written in the notebook; this package holds what a cluster
+manager would do for you.
 """
 
 from helpers.distributed.cluster import (

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +100,20 @@ class Cluster:
     fails or the time is up. Use it as a context manager: every
     process is stopped on success, error and ``KeyboardInterrupt``, at interpreter exit at the latest, and
     by Linux if this process is killed.
+
+    ``launch`` hands the starting over to the caller (notebook 02 starts its own worker script, with the
+    ``TF_CONFIG`` it builds, in a cell): ``launch(args)`` starts every worker through :func:`helpers.procs.start`
+    (each with a distinct ``name``) and returns their :class:`~helpers.procs.Child` objects, in task order; the
+    cluster keeps the harness (wait, kill, restart, stop, logs, events). ``module``, ``env``, ``hosts``, ``netns``
+    and ``chief`` then mean nothing, and :attr:`spec` stays empty.
     """
 
     def __init__(self, workers: int, args: Sequence[str] = (), log_dir: str | Path = ".",
                  module: str = WORKER_MODULE, env: dict[str, str] | None = None, *,
-                 hosts: Sequence[str] | None = None, netns: Sequence[str] | None = None, chief: bool = False):
+                 hosts: Sequence[str] | None = None, netns: Sequence[str] | None = None, chief: bool = False,
+                 launch: Callable[[list[str]], Sequence[procs.Child]] | None = None):
         self.workers = check_int("workers", workers, 1)
+        self.launch = launch
         self.hosts = None if hosts is None else list(hosts)
         self.netns = None if netns is None else list(netns)
         for what, given in (("hosts", self.hosts), ("netns", self.netns)):
@@ -126,9 +134,11 @@ class Cluster:
             raise RuntimeError("the cluster is already running; stop() it first")
         if args is not None:
             self.args = list(args)
-        self.spec = cluster_spec(self.workers, hosts=self.hosts, chief=self.chief)
         self.launches += 1
         self.children = []
+        if self.launch is not None:
+            return self._start_with_launch()
+        self.spec = cluster_spec(self.workers, hosts=self.hosts, chief=self.chief)
         try:
             for index, config in enumerate(task_configs(self.spec)):
                 env = {**os.environ, **self.env, "TF_CONFIG": json.dumps(config)}
@@ -141,12 +151,26 @@ class Cluster:
             raise
         return self
 
+    def _start_with_launch(self) -> Cluster:
+        """Start the workers with the caller's ``launch``; whatever it started is stopped if it fails."""
+        before = {child.pid for child in procs.running()}
+        try:
+            self.children = list(self.launch(list(self.args)))
+            if len(self.children) != self.workers:
+                raise ValueError(f"launch started {len(self.children)} worker(s); the cluster has {self.workers}")
+            if len({child.name for child in self.children}) != self.workers:
+                raise ValueError(f"launch must name every worker differently, got {[c.name for c in self.children]}")
+        except BaseException:
+            procs.stop([child for child in procs.running() if child.pid not in before])
+            raise
+        return self
+
     def restart(self, args: Sequence[str] | None = None) -> Cluster:
         """Stop whatever still runs and start every worker again, as a cluster manager does after a failure."""
         self.stop()
         return self.start(args)
 
-    def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
+    def kill(self, index: int, sig: int | None = None) -> None:
         """Send ``sig`` (default SIGKILL: no clean-up, like a lost machine) to worker ``index``."""
         self.children[index].kill(sig)
 
@@ -154,19 +178,24 @@ class Cluster:
         """Stop every worker: SIGTERM, then SIGKILL after ``grace`` seconds; reaps them all."""
         procs.stop(self.children, grace)
 
-    def wait(self, timeout: float = 120.0, poll: float = 0.2) -> list[int]:
+    def wait(self, timeout: float = 120.0, poll: float = 0.2, settle: float = 0.0) -> list[int]:
         """Wait for every worker to exit 0; return their exit codes.
 
         Raises :class:`WorkerFailed` (with the failed worker's log) as soon as one worker fails, and
         ``TimeoutError`` (with every log's end) after ``timeout`` seconds; either way all workers are stopped.
+        ``settle`` > 0 gives the other workers that many seconds after a failure to end on their own before
+        they are stopped, so their logs show how a lost peer looks to them.
         """
         try:
             return procs.wait_for_exit(self.children, timeout=timeout, poll=poll)
         except TimeoutError:
             self.stop()
-            tails = "\n".join(f"--- worker {i}\n{self.tail(i)}" for i in range(self.workers))
+            tails = "\n".join(f"--- worker {i}\n{self.tail(i)}" for i in range(len(self.children)))
             raise TimeoutError(f"the cluster did not finish within {timeout:.0f} s\n{tails}") from None
         except procs.ChildFailed as err:
+            deadline = time.monotonic() + settle
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(poll)
             self.stop()
             index = next(i for i, c in enumerate(self.children) if c.name == err.name)  # ChildFailed names it
             raise WorkerFailed(index, err.returncode, err.tail, err.name) from None
@@ -174,9 +203,9 @@ class Cluster:
             self.stop()
             raise
 
-    def run(self, timeout: float = 120.0, args: Sequence[str] | None = None) -> list[int]:
+    def run(self, timeout: float = 120.0, args: Sequence[str] | None = None, settle: float = 0.0) -> list[int]:
         """``start`` then ``wait``: one whole training job."""
-        return self.start(args).wait(timeout)
+        return self.start(args).wait(timeout, settle=settle)
 
     def __enter__(self) -> Cluster:
         return self
@@ -194,6 +223,9 @@ class Cluster:
         return [child.pid for child in self.children]
 
     def log_path(self, index: int) -> Path:
+        """Worker ``index``'s log file (the launched child's own, once started)."""
+        if index < len(self.children):
+            return self.children[index].log_path
         return self.log_dir / f"worker-{index}.log"
 
     def log(self, index: int) -> str:

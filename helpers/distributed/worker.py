@@ -78,7 +78,9 @@ def show_fit_error(strategy, data, global_batch: int, units: int) -> None:
         model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)
         event("fit_error", error=None, message="model.fit worked")
     except Exception as err:  # noqa: BLE001 - the point is to show which error it is
-        event("fit_error", error=type(err).__name__, message=str(err).splitlines()[0][:300])
+        lines = str(err).strip().splitlines()  # the value's repr in between can be long: keep its two ends
+        message = lines[0] if len(lines) == 1 else f"{lines[0].strip()} ... {lines[-1].strip()}"
+        event("fit_error", error=type(err).__name__, message=message[:300])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -223,6 +223,57 @@ def test_workers_die_with_a_killed_launcher(tmp_path):
     assert procs.alive(inner_pids) == []
 
 
+
+def _probe_launcher(tmp_path, workers, started):
+    """A ``launch`` as notebook 02 writes one: each worker a process with the TF_CONFIG built here."""
+    def launch(args):
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in procs.free_ports(workers)]}
+        for index in range(workers):
+            env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker",
+                                                                                       "index": index}})}
+            started.append(procs.start(PROBE, args, env=env, log=tmp_path / f"own-{len(started)}.log",
+                                       name=f"worker {index}"))
+        return started[-workers:]
+    return launch
+
+
+@pytest.mark.slow
+def test_a_cluster_with_the_callers_launch_keeps_the_harness(tmp_path):
+    started = []
+    cluster = Cluster(2, ["--sleep", "60", "--exit-code", "3", "--fail-task", "1", "--fail-after", "0.2"],
+                      launch=_probe_launcher(tmp_path, 2, started))
+    with pytest.raises(WorkerFailed, match="worker 1 failed \\(exit code 3\\)") as failure:
+        cluster.run(timeout=30)
+    assert failure.value.index == 1 and cluster.pids == [c.pid for c in started]
+    assert cluster.log_path(0) == tmp_path / "own-0.log" and cluster.events(1)[0]["task"]["index"] == 1
+    assert procs.alive(cluster.pids) == [] and cluster.spec == {}
+    assert cluster.restart(["--sleep", "0.1"]).wait(timeout=30) == [0, 0]
+    assert cluster.launches == 2 and cluster.log_path(1) == tmp_path / "own-3.log"
+    assert procs.alive([c.pid for c in started]) == []
+
+
+@pytest.mark.slow
+def test_a_launch_that_fails_or_miscounts_leaves_nothing_running(tmp_path):
+    started = []
+    too_few = Cluster(3, ["--sleep", "60"], launch=_probe_launcher(tmp_path, 2, started))
+    with pytest.raises(ValueError, match="launch started 2 worker\\(s\\); the cluster has 3"):
+        too_few.start()
+    assert len(started) == 2 and procs.alive([c.pid for c in started]) == []
+
+
+@pytest.mark.slow
+def test_settle_lets_the_other_workers_end_on_their_own(tmp_path):
+    args = ["--sleep", "1", "--exit-code", "3", "--fail-task", "1", "--fail-after", "0.1"]
+    hasty = Cluster(2, args, log_dir=tmp_path / "hasty", module=PROBE)
+    with pytest.raises(WorkerFailed):
+        hasty.run(timeout=30)
+    assert hasty.children[0].returncode == -15  # worker 0 was stopped (SIGTERM) before its second was up
+    patient = Cluster(2, args, log_dir=tmp_path / "patient", module=PROBE)
+    with pytest.raises(WorkerFailed):
+        patient.run(timeout=30, settle=20)
+    assert patient.children[0].returncode == 0  # it ended on its own, well before the 20 s
+
+
 # ------------------------------------------------------------------------------------------------- worker
 def test_epoch_dataset_is_deterministic_per_epoch(tf):
     from helpers.distributed.worker import epoch_dataset
