@@ -1,15 +1,14 @@
-"""Plumbing for ``05_custom_callbacks``: recording hook order, interrupting a run on purpose, and a
-training plot that redraws in place (the log readers are in :mod:`helpers.logs`).
+"""Plumbing for ``05_custom_callbacks``: recording hook order, interrupting a run on purpose, and driving a
+callback's hooks by hand (the log readers are in :mod:`helpers.logs`).
 
-The callbacks that are the lesson (early stopping, the seed's ``MyCustomCallback``, the JSON-lines
-logger, stop-at-target-accuracy ...) are defined in the notebook itself; what lives here is reusable
+The callbacks that are the lesson (early stopping, the starter snippet's ``MyCustomCallback``, the live plot,
+the JSON-lines logger, stop-at-target-accuracy ...) are defined in the notebook itself; what lives here is reusable
 scaffolding around them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import keras
 
@@ -95,76 +94,6 @@ class InterruptAtEpoch(keras.callbacks.Callback):
         """Raise at the chosen epoch."""
         if epoch == self.epoch:
             raise SimulatedFailure(f"simulated failure at the start of epoch {epoch}")
-
-
-# ------------------------------------------------------------------------------------------------ live plot
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (where display handles can update an output in place)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
-class LiveFigure:
-    """A matplotlib line plot of training curves that redraws in place in a notebook.
-
-    ``update({"loss": [...], "val_loss": [...]})`` redraws the lines for ``keys`` (those present). In a
-    Jupyter kernel the first update displays the figure and later ones replace that same output through
-    an IPython display handle; elsewhere (a script, a test) it only redraws the figure, which
-    :meth:`save` can write to a file. ``self.updates`` counts the redraws.
-    """
-
-    def __init__(self, keys: Sequence[str] = ("loss", "val_loss"), title: str = "", ylabel: str = "",
-                 logy: bool = False, figsize: tuple[float, float] = (6.0, 3.2)):
-        import matplotlib.pyplot as plt
-
-        self.keys = tuple(keys)
-        self.title = title
-        self.ylabel = ylabel
-        self.logy = logy
-        self.fig, self.ax = plt.subplots(figsize=figsize)
-        plt.close(self.fig)  # shown only through the display handle, never a second time at cell end
-        self.handle = None
-        self.updates = 0
-        self.live = in_notebook()
-
-    def update(self, history: Mapping[str, Sequence[float]], marks: Mapping[str, int] | None = None) -> None:
-        """Redraw the curves in ``history``; ``marks`` adds labelled vertical lines at 1-based epochs."""
-        ax = self.ax
-        ax.clear()
-        for key in self.keys:
-            if key in history and len(history[key]):
-                values = list(history[key])
-                ax.plot(range(1, len(values) + 1), values, marker=".", label=key)
-        for label, epoch in (marks or {}).items():
-            ax.axvline(epoch, linestyle="--", color="grey")
-            ax.annotate(label, (epoch, 0.95), xycoords=("data", "axes fraction"), ha="right", fontsize=8)
-        if self.logy:
-            ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(self.ylabel)
-        ax.set_title(self.title)
-        if ax.lines:
-            ax.legend(loc="best")
-        self.fig.tight_layout()
-        self.updates += 1
-        if not self.live:
-            return
-        from IPython.display import display
-
-        if self.handle is None:
-            self.handle = display(self.fig, display_id=True)
-        else:
-            self.handle.update(self.fig)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the current figure to ``path`` (PNG, SVG ... by suffix) and return the path."""
-        path = Path(path)
-        self.fig.savefig(path)
-        return path
 
 
 # ------------------------------------------------------------------------------------- driving by hand / checks

@@ -119,41 +119,6 @@ def test_interrupt_at_epoch_raises_when_that_epoch_begins():
         cb.InterruptAtEpoch(-1)
 
 
-# ----------------------------------------------------------------------------------------------- live figure
-def test_live_figure_redraws_outside_a_notebook_and_saves(tmp_path):
-    figure = cb.LiveFigure(("loss", "val_loss"), title="t", logy=True)
-    assert figure.live is False and cb.in_notebook() is False
-    figure.update({"loss": [1.0, 0.5]})
-    figure.update({"loss": [1.0, 0.5, 0.25], "val_loss": [1.2, 0.9, 1.0], "other": [3.0]}, marks={"best": 2})
-    assert figure.updates == 2 and figure.handle is None
-    assert [line.get_label() for line in figure.ax.get_lines() if not line.get_label().startswith("_")] == [
-        "loss", "val_loss"]
-    assert figure.ax.get_yscale() == "log"
-    assert figure.save(tmp_path / "curves.png").stat().st_size > 0
-
-
-def test_live_figure_updates_one_display_in_a_kernel(monkeypatch):
-    shown = []
-
-    class Handle:
-        def update(self, obj):
-            shown.append(("update", obj))
-
-    def fake_display(obj, display_id=False):
-        shown.append(("display", obj))
-        return Handle()
-
-    import IPython.display
-
-    monkeypatch.setattr(IPython.display, "display", fake_display)
-    figure = cb.LiveFigure()
-    figure.live = True
-    for n in (1, 2, 3):
-        figure.update({"loss": list(range(n))})
-    assert [kind for kind, _ in shown] == ["display", "update", "update"]
-    assert all(obj is figure.fig for _, obj in shown)
-
-
 # ----------------------------------------------------------------------------------------------- checks
 def test_drive_calls_hooks_and_honours_stop_training():
     recorder = cb.HookRecorder()

@@ -229,12 +229,21 @@ def _probabilities(got: Any, n: int, what: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------- exercise 2
+def _unrestored_variables(folder: Path) -> list[str]:
+    """The variables the SavedModel's signatures read that stay uninitialized once it is loaded into a TensorFlow
+    1 session as TF Serving loads it (restore op, init op): TF Serving fails every request that reads them."""
+    from helpers.serving.local_server.session import SavedModelSession
+
+    return SavedModelSession(folder, ("serve",)).unrestored
+
+
 @fuller_hint(
     "serve: tf.io.decode_csv turns the batch of lines into one tensor per column; its record_defaults hold, per "
     "column, the value an empty field takes (here that column's training mean, as a one-element list). Stack the "
     "columns into [n, 4], standardise with the constants kept in __init__, call the model and return a dict keyed "
     "by the output name. export_scorer: the version folder is the sub-folder of base_path named by the number; "
-    "the signatures argument of tf.saved_model.save maps 'serving_default' to the tf.function.")
+    "keras.export.ExportArchive(): track(scorer.model), add_endpoint('serving_default', scorer.serve), then "
+    "write_out(folder).")
 def check_csv_scorer(lab: ServingLab, scorer_class: Any, export_scorer: Any) -> None:
     """Exercise 2: a ``tf.Module`` whose ``serve`` signature parses CSV lines (empty field = training mean),
     standardises and calls the model, and ``export_scorer`` saving it as ``<base>/<version>/``; checked in
@@ -285,6 +294,13 @@ def check_csv_scorer(lab: ServingLab, scorer_class: Any, export_scorer: Any) -> 
           f"(found {sorted(p.name for p in base.iterdir()) if base.is_dir() else 'no base_path folder'})")
     check(path is not None and Path(path).resolve() == folder.resolve(),
           f"export_scorer must return the version folder {folder}, got {path!r}")
+    unrestored = _unrestored_variables(folder)
+    check(not unrestored,
+          f"in a TensorFlow 1 session, as TF Serving loads it, the export leaves the variables {unrestored[:4]} "
+          "uninitialized: tensorflow_model_server would answer every request with FAILED_PRECONDITION 'Could not "
+          "find variable' (keras-team/keras#20095). tf.saved_model.save on a tf.Module that holds a Keras 3 model "
+          "does that; export with keras.export.ExportArchive: add_endpoint('serving_default', scorer.serve), then "
+          "write_out(path)")
     error = lab.add_model(name, base)
     check(error is None, f"the model server could not load {folder}: {error}")
     reply = requests.get(rest_url(lab.rest, name, verb="metadata"), timeout=30)

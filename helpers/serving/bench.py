@@ -20,7 +20,7 @@ import numpy as np
 
 from helpers.serving import client as cl
 from helpers.serving.bench_report import plot, summary, table
-from helpers.serving.local_server.flags import BatchingParameters
+from helpers.serving.local_server.flags import BatchingParameters, read_batching_parameters
 
 __all__ = [
     "grpc_load",
@@ -28,6 +28,7 @@ __all__ = [
     "launch_servers",
     "make_cnn",
     "plot",
+    "read_batching_parameters",
     "rest_overhead",
     "run_benchmark",
     "summary",
@@ -159,10 +160,17 @@ def _merge(parts: list[dict]) -> dict:
     }
 
 
+BATCH_TIMEOUT_MICROS = 10000  # within the 1-10 ms that TF Serving's batching guide says to try on CPUs
+
+
 def default_batching(clients: int) -> BatchingParameters:
-    """Batching parameters for ``clients`` concurrent one-example requests: batches of up to ``clients``."""
+    """Batching parameters for ``clients`` concurrent one-example requests: batches of up to ``clients`` rows,
+    a partial batch waiting at most :data:`BATCH_TIMEOUT_MICROS` for more requests, one batch thread."""
     return BatchingParameters(
-        max_batch_size=clients, batch_timeout_micros=0, max_enqueued_batches=clients, num_batch_threads=1
+        max_batch_size=clients,
+        batch_timeout_micros=BATCH_TIMEOUT_MICROS,
+        max_enqueued_batches=clients,
+        num_batch_threads=1,
     )
 
 

@@ -5,6 +5,7 @@ helpers.serving`` with the same flags) and always stops it, and an A/B traffic s
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sys
@@ -23,6 +24,8 @@ from helpers.serving.flags import config_model_names, to_argv
 BINARY = "tensorflow_model_server"
 LOCAL_MODULE = "helpers.serving"  # python -m helpers.serving: the stand-in (helpers.serving.local_server)
 SERVER_NAME = "model server"  # the name its helpers.procs child carries
+SAVED_MODEL_CLI = "tensorflow.python.tools.saved_model_cli"  # the module behind the saved_model_cli command
+_CLI_RUNS = itertools.count(1)  # numbers the log files of saved_model_cli runs
 
 
 def find_binary() -> str | None:
@@ -198,6 +201,21 @@ def serve(
         yield handle
     finally:
         handle.stop()
+
+
+def saved_model_cli(workdir: str | Path, *args) -> procs.Child:
+    """Start TensorFlow's ``saved_model_cli`` with ``args`` (``"show", "--dir", path, "--all"``) in the background,
+    so that its TensorFlow start-up overlaps with other work; :func:`cli_output` waits for what it printed."""
+    log_path = Path(workdir) / f"saved_model_cli-{next(_CLI_RUNS)}.log"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return procs.start(SAVED_MODEL_CLI, [str(a) for a in args], log=log_path, name="saved_model_cli", env=env)
+
+
+def cli_output(child: procs.Child, timeout: float = 120) -> str:
+    """Wait for a :func:`saved_model_cli` run to finish and return what it printed, TensorFlow's log lines
+    left out; a failed run raises :class:`helpers.procs.ChildFailed` with the end of its output."""
+    procs.wait_for_exit([child], timeout=timeout)
+    return "\n".join(line for line in child.log().splitlines() if not procs.is_tensorflow_noise(line)).strip()
 
 
 def server_pids() -> list[int]:

@@ -24,7 +24,9 @@ _EXPORT_OK = '''
 
 def export_scorer(scorer, base_path, version):
     path = os.path.join(str(base_path), str(version))
-    tf.saved_model.save(scorer, path, signatures={"serving_default": scorer.serve})
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint("serving_default", scorer.serve)
+    archive.write_out(path, verbose=False)
     return path
 '''
 
@@ -63,6 +65,15 @@ def export_scorer(scorer, base_path, version):
     return str(base_path)
 ''', r"must write the SavedModel into <base_path>/5/ \(the server reads only numbered sub-folders\)",
               why="saved into the base path itself, without a version folder"),
+        Wrong(_SCORER_INIT + _SERVE_OK + '''
+
+def export_scorer(scorer, base_path, version):
+    path = os.path.join(str(base_path), str(version))
+    tf.saved_model.save(scorer, path, signatures={"serving_default": scorer.serve})
+    return path
+''', r"the export leaves the variables .* uninitialized: tensorflow_model_server would answer every request "
+              r"with FAILED_PRECONDITION",
+              why="tf.saved_model.save on a tf.Module that holds a Keras 3 model: TF Serving cannot restore it"),
         Wrong(_SCORER_INIT + '''
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="csv")])
     def serve(self, csv):
