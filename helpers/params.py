@@ -111,7 +111,8 @@ LIMITS: dict[str, Limit] = {
     "server": _choice(*SERVER_CHOICES),
     # 04
     "max_trials": _int(1),
-    "compare_trials": _int(1),
+    "max_epochs": _int(3, why="with factor 3, Hyperband needs 3 epochs for a round to continue a trial"),
+    "bayesian_trials": _int(3, why="the first 2 trials are random; the Gaussian process chooses from the 3rd"),
     "tuner": _choice(*TUNER_NAMES),
     "n_jobs": _int(1, 64),
     "cv": _int(2, 10),

@@ -93,10 +93,21 @@ def machine() -> str:
 _LIMIT_LINE = re.compile(r"^\s*(assert\b|[A-Z][A-Z0-9_]* *=)")
 
 
+# The block at the top of a set-up cell that installs the package where it is missing (helpers.site.install_cell):
+# it does nothing where the notebooks are swept, so it is not part of the set-up the figures came from.
+INSTALL_BLOCK_START = "# Set-up: the workbook's package `helpers`"
+
+
+def _without_install_block(cell: str) -> str:
+    return cell.split("\n\n\n", 1)[-1] if cell.startswith(INSTALL_BLOCK_START) else cell
+
+
 def source_sha(code_cells: list[str]) -> str:
     """A short hash of a notebook's code cells: which set-up the figures came from. Lines that only assert
-    or set an UPPER_CASE constant (the floors) are left out, so moving a floor after a sweep keeps its seeds."""
-    kept = [line for cell in code_cells for line in cell.splitlines() if not _LIMIT_LINE.match(line)]
+    or set an UPPER_CASE constant (the floors) are left out, so moving a floor after a sweep keeps its seeds, and
+    so is the install block of the set-up cell."""
+    kept = [line for cell in code_cells for line in _without_install_block(cell).splitlines()
+            if not _LIMIT_LINE.match(line)]
     return hashlib.sha256("\n".join(kept).encode()).hexdigest()[:12]
 
 

@@ -82,6 +82,15 @@ def test_notebook_shape(notebook):
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_set_up_cell_installs_the_package_where_it_is_missing(notebook):
+    from helpers import site
+
+    setup = next(src for src in workbook.code_cells(notebook) if "helpers.setup(" in src)
+    assert setup.startswith(site.install_cell(site.repository_url()).rstrip("\n")), \
+        f"{notebook.name}: the set-up cell starts with the install block: python -m helpers.site --install-cells"
+
+
 def test_installed_packages_have_compiled_bytecode():
     # Without .pyc files (an installer that skips compiling, and PYTHONDONTWRITEBYTECODE set) every process
     # compiles TensorFlow from source when it imports it: twice the import time, in every worker process.

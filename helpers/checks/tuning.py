@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import keras_tuner as kt
@@ -38,23 +39,34 @@ def check_conditional_space(build) -> None:
 
 
 def check_param_distributions(param_distributions) -> None:
-    """Exercise check: ``model_kwargs`` samples ``learning_rate`` log-uniformly in [1e-4, 1e-1] and
-    ``fit_kwargs`` samples ``epochs`` from [1, 2]."""
+    """Exercise check: ``model_kwargs`` samples ``units`` from [32, 64] and ``learning_rate`` log-uniformly in
+    [1e-4, 1e-1] (a new rate per candidate), and ``fit_kwargs`` samples ``epochs`` from [1, 2]."""
     from sklearn.model_selection import ParameterSampler
 
     if param_distributions is None or param_distributions is Ellipsis:
-        raise ExerciseError("No answer yet. Hint: {'model_kwargs': KwargsSampler(...), 'fit_kwargs': [...]}")
+        raise ExerciseError("No answer yet. Hint: {'model_kwargs': <an object whose rvs(random_state) returns a "
+                            "dict>, 'fit_kwargs': [<one dict per choice>]}")
     check(isinstance(param_distributions, Mapping) and {"model_kwargs", "fit_kwargs"} <= set(param_distributions),
           "a dict with the keys 'model_kwargs' and 'fit_kwargs'")
-    samples = list(ParameterSampler(param_distributions, n_iter=400, random_state=0))
+    with warnings.catch_warnings():  # a list-only space smaller than 400 is sampled whole: the check says so
+        warnings.filterwarnings("ignore", message="The total space of parameters")
+        samples = list(ParameterSampler(param_distributions, n_iter=400, random_state=0))
+    check(all(isinstance(s["model_kwargs"], Mapping) and isinstance(s["fit_kwargs"], Mapping) for s in samples),
+          "every sample of model_kwargs and fit_kwargs must be a dict: a list of dicts, or an object whose "
+          "rvs(random_state) returns a dict")
     rates = np.array([s["model_kwargs"].get("learning_rate", np.nan) for s in samples], dtype=float)
+    units = {s["model_kwargs"].get("units") for s in samples}
     epochs = {s["fit_kwargs"].get("epochs") for s in samples}
     check(np.all((rates >= 1e-4) & (rates <= 1e-1)), "learning_rate must stay within [1e-4, 1e-1]")
+    distinct = len(set(rates.tolist()))
+    check(distinct > 100, f"only {distinct} different learning rates in {len(samples)} draws: draw a new one for "
+                          f"every candidate (rvs), not from a short list")
     below = float(np.mean(rates < 10 ** -2.5))  # the log-scale middle: half the samples for log-uniform
     check(0.4 < below < 0.6, f"learning_rate should be log-uniform: {below:.0%} of samples fell below "
                              f"10**-2.5, expected about half (scipy.stats.loguniform)")
+    check(units == {32, 64}, f"units must be sampled from [32, 64], got {sorted(map(str, units))}")
     check(epochs == {1, 2}, f"epochs must be sampled from [1, 2], got {sorted(map(str, epochs))}")
-    print("Correct: log-uniform learning rates and epochs from [1, 2].")
+    print("Correct: log-uniform learning rates, units from [32, 64] and epochs from [1, 2].")
 
 
 # ------------------------------------------------------------------ exercises 3 and 4: searches the check runs
@@ -211,6 +223,19 @@ def check_search_and_refit(search_and_refit, directory, seed: int = 0) -> None:
 F1_EPOCHS = 2  # epochs exercise 4's check searches with
 
 
+def _fit_counter():
+    """A Keras callback that counts the fits it is given to (``fits``), the same object however often copied."""
+    import keras
+
+    class FitCounter(keras.callbacks.Callback):
+        fits = 0
+
+        def on_train_begin(self, logs=None):
+            type(self).fits += 1  # on the class: a copy of the callback counts into the same place
+
+    return FitCounter()
+
+
 def macro_f1(model, x, y) -> float:
     """Macro-averaged F1 of ``model``'s most likely class on ``(x, y)`` (scikit-learn's ``f1_score``)."""
     from sklearn.metrics import f1_score
@@ -222,14 +247,15 @@ def macro_f1(model, x, y) -> float:
 @fuller_hint("make_f1_tuner returns F1Tuner(hypermodel, objective=kt.Objective(name, direction), max_trials=2, "
              "seed=..., directory=..., project_name=..., overwrite=True). In run_trial: the hyperparameters "
              "are trial.hyperparameters; build one model with self.hypermodel.build, fit it on x, y for the "
-             "epochs search passed (default batch size), predict the validation rows, take the argmax, score "
-             "with sklearn.metrics.f1_score(..., average='macro') and return a dict whose key is the "
-             "objective's name.")
+             "epochs search passed (default batch size) with **kwargs passed on, predict the validation rows, "
+             "take the argmax, score with sklearn.metrics.f1_score(..., average='macro') and return a dict "
+             "whose key is the objective's name.")
 def check_f1_tuner(make_f1_tuner, directory, seed: int = 0) -> None:
     """Exercise check: ``make_f1_tuner(hypermodel, directory, seed)`` returns a ``RandomSearch`` subclass
-    (2 trials) whose ``run_trial`` builds one model, fits it and returns ``{"val_macro_f1": ...}``, the
-    macro F1 on the validation data, maximised. The check searches it (digits, :class:`RecordingMLP`,
-    ``epochs=2``) and recomputes every trial's score from the model the trial built."""
+    (2 trials) whose ``run_trial`` builds one model, fits it (passing ``search``'s other arguments on) and
+    returns ``{"val_macro_f1": ...}``, the macro F1 on the validation data, maximised. The check searches it
+    (digits, :class:`RecordingMLP`, ``epochs=2``, a callback that counts fits) and recomputes every trial's
+    score from the model the trial built."""
     import keras
 
     if make_f1_tuner is None or make_f1_tuner is Ellipsis or not callable(make_f1_tuner):
@@ -250,8 +276,12 @@ def check_f1_tuner(make_f1_tuner, directory, seed: int = 0) -> None:
     check(tuner.oracle.max_trials == TRIALS, f"max_trials={TRIALS} (it is {tuner.oracle.max_trials})")
     before = len(hypermodel.builds)
     tuner.oracle.verbose = 0  # no trial tables in the check's output (search(verbose=0) would reach run_trial)
-    tuner.search(x, y, validation_data=(x_val, y_val), epochs=F1_EPOCHS)
+    counter = _fit_counter()
+    tuner.search(x, y, validation_data=(x_val, y_val), epochs=F1_EPOCHS, callbacks=[counter])
     trials = _completed(tuner)
+    check(type(counter).fits >= TRIALS, f"the callbacks given to search reached {type(counter).fits} of the "
+                                        f"{TRIALS} trials' fits: pass run_trial's **kwargs on to model.fit, as the "
+                                        f"Keras Tuner guide says, or search(callbacks=...) is silently ignored")
     built = [model for _, model in hypermodel.builds[before:]]
     check(len(built) == TRIALS, f"build exactly one model per trial with self.hypermodel.build("
                                 f"trial.hyperparameters): {len(built)} models for {TRIALS} trials")

@@ -14,6 +14,7 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
+from helpers.seeds import INSTALL_BLOCK_START
 from helpers.workbook import ROOT
 
 DISTRIBUTION = "advanced-tf-helpers"
@@ -91,3 +92,11 @@ def install_cell(url: str | None) -> str:
         'pip install \\"{REQUIREMENT}\\"  "\n'
         '                                  "and restart the kernel")'
     )
+
+
+def with_install_cell(setup_source: str, url: str | None) -> str:
+    """A notebook's set-up cell with :func:`install_cell` at its top (an older copy of it replaced)."""
+    block = install_cell(url).rstrip("\n")
+    if setup_source.startswith(INSTALL_BLOCK_START):
+        setup_source = setup_source.split("\n\n\n", 1)[1] if "\n\n\n" in setup_source else ""
+    return f"{block}\n\n\n{setup_source}"

@@ -8,9 +8,24 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import nbformat
+
 from helpers import run
+from helpers.site import repository_url, with_install_cell
 from helpers.site.build import SiteError, build
-from helpers.workbook import ROOT
+from helpers.workbook import ROOT, SETUP_CALL, find_notebooks
+
+
+def write_install_cells() -> int:
+    """Put :func:`helpers.site.with_install_cell` into every workbook notebook's set-up cell."""
+    url = repository_url()
+    for path in find_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        setup = next(c for c in nb.cells if c.cell_type == "code" and SETUP_CALL in c.source)
+        setup.source = with_install_cell(setup.source, url)
+        nbformat.write(nb, path)
+        print(f"{path}: install block written")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--run", type=Path, help="a finished run folder (runs/<timestamp>) instead of a new run")
     parser.add_argument("--only", help="with --preset: only these notebooks, e.g. 01,07")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "site", help="the book's folder")
+    parser.add_argument("--install-cells", action="store_true",
+                        help="only write the install block (the repository URL of pyproject.toml) at the top of "
+                             "every notebook's set-up cell, then stop")
     args = parser.parse_args(argv)
+    if args.install_cells:
+        return write_install_cells()
     run_dir = args.run
     if run_dir is None:
         run_dir = ROOT / "runs" / f"site-{datetime.now():%Y%m%d-%H%M%S}"

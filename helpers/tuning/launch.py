@@ -101,43 +101,50 @@ def run_distributed_search(workdir: str | Path, *, workers: int = 2, tuner: str 
     return DistributedRun.of(workers, wall, base / "search", reports)
 
 
-def warm_worker() -> dict[str, Any]:
-    """Run in a pool process: import what the searches need and ``gc.freeze()`` it (see the notebook).
+def warm_pool_process() -> None:
+    """The pool's initializer: runs once in every process of joblib's pool, before its first task.
 
-    Returns the process id, how long the imports took there (TensorFlow's included, which the pool's
-    initializer, :func:`helpers.runtime.quiet_worker`, imported), and the thread settings the process got:
-    joblib sets ``OMP_NUM_THREADS`` (cores / n_jobs) in its workers; TensorFlow's intra-op pool
-    ignores it (0 = all cores).
+    :func:`helpers.runtime.quiet_worker` (quiet logs, TensorFlow imported), then what the searches import,
+    no progress bars (``predict`` in scikit-learn's scoring would print them), and ``gc.freeze()`` (see the
+    notebook's appendix). Its seconds go into ``WORKER["import_s"]``.
     """
     started = time.perf_counter()
+    quiet_worker()
     import gc
 
     import keras
     import keras_tuner  # noqa: F401
     import sklearn.model_selection  # noqa: F401
-    import tensorflow as tf
 
-    import helpers.tuning  # noqa: F401
+    import helpers.tuning.worker  # noqa: F401
 
-    keras.config.disable_interactive_logging()  # no progress bars from predict() in scikit-learn's scoring
+    keras.config.disable_interactive_logging()
     gc.collect()
     gc.freeze()
-    import_s = time.perf_counter() - started + WORKER.get("tensorflow_import_s", 0.0)
-    return {"pid": os.getpid(), "import_s": import_s,
+    WORKER["import_s"] = time.perf_counter() - started
+
+
+def warm_worker() -> dict[str, Any]:
+    """A task for a pool process: what its start-up did (:func:`warm_pool_process`). Returns the process id,
+    how long the imports took there, and the thread settings the process got: ``OMP_NUM_THREADS`` (joblib's
+    cores // n_jobs, or the parent's value when the parent has one) and TensorFlow's intra-op setting."""
+    import tensorflow as tf
+
+    return {"pid": os.getpid(), "import_s": WORKER.get("import_s", 0.0),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
 
 
 def start_worker_pool(n_jobs: int):
-    """Start joblib's process pool of ``n_jobs`` processes (the one ``n_jobs=`` in scikit-learn uses) and
-    warm each with :func:`warm_worker`, in the background: this returns at once, and iterating the result
-    (``list(...)``) waits for what each warm-up reported. Nothing is dispatched to the pool for n_jobs=1:
-    joblib then runs tasks in this process."""
+    """Start joblib's process pool of ``n_jobs`` processes (the one ``n_jobs=`` in scikit-learn uses), each
+    warmed by :func:`warm_pool_process`, in the background: this returns at once, and iterating the result
+    (``list(...)``) waits for ``n_jobs`` reports of :func:`warm_worker` (one process may send two, if it was
+    ready first). Nothing is dispatched to the pool for n_jobs=1: joblib then runs tasks in this process."""
     from joblib import Parallel, delayed
 
     check_int("n_jobs", n_jobs, 1)
     # its processes die with this one, even if it is killed, and import TensorFlow without C++ start-up lines
-    procs.bind_process_pool(initializer=quiet_worker)
+    procs.bind_process_pool(initializer=warm_pool_process)
     return Parallel(n_jobs=n_jobs, return_as="generator")(delayed(warm_worker)() for _ in range(n_jobs))
 
 

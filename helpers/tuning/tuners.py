@@ -5,11 +5,9 @@ the Keras Tuner calls). This module holds what the lesson leans on:
 
 - :func:`make_tuner`: a Keras Tuner by name (``random``, ``hyperband``, ``bayesian``) on one trial budget,
   with clear errors for an unknown name or ``max_trials < 1``, and a log of when each trial ran;
-- :func:`trials_frame`, :func:`progress_frame`, :func:`cv_results_frame`: searches as pandas tables;
+- :func:`trials_frame`, :func:`cv_results_frame`: searches as pandas tables;
 - :func:`failed_trials`, :func:`assert_no_failed_trials`: Keras Tuner records a crashed trial as FAILED
-  and carries on, so a missing dependency can fail every trial without stopping the search;
-- :class:`KwargsSampler`: a scikit-learn "distribution" over a dict, for ``model_kwargs`` of
-  ``keras.wrappers.SKLearnClassifier``.
+  and carries on, so a missing dependency can fail every trial without stopping the search.
 
 The distributed launcher lives in :mod:`helpers.tuning.launch`, the worker script in
 :mod:`helpers.tuning.worker`.
@@ -25,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import keras_tuner as kt
-import numpy as np
 import pandas as pd
 
 from helpers.logs import strip_ansi
@@ -190,65 +187,7 @@ def assert_no_failed_trials(source, expected: int | None = None) -> pd.DataFrame
     return frame
 
 
-def trial_epochs(values: Mapping[str, Any], epochs: int) -> int:
-    """Epochs a trial trained: Hyperband's ``tuner/epochs - tuner/initial_epoch``, else ``epochs``."""
-    if "tuner/epochs" in values:
-        return int(values["tuner/epochs"]) - int(values.get("tuner/initial_epoch", 0))
-    return int(epochs)
-
-
-def progress_frame(tuner, epochs: int) -> pd.DataFrame:
-    """The search in the order trials finished: trial, seconds since the first began, score,
-    best_so_far, epochs trained and cumulative epochs. Needs a tuner from :func:`make_tuner`."""
-    log = [entry for entry in tuner.trial_log if "end" in entry]
-    if not log:
-        return pd.DataFrame(columns=["trial", "trial_id", "seconds", "score", "best_so_far", "epochs",
-                                     "total_epochs"])
-    start = min(entry["start"] for entry in log)
-    rows = []
-    for number, entry in enumerate(sorted(log, key=lambda e: e["end"]), start=1):
-        trial = tuner.oracle.trials[entry["trial_id"]]
-        rows.append({"trial": number, "trial_id": entry["trial_id"], "seconds": entry["end"] - start,
-                     "score": trial.score, "epochs": trial_epochs(trial.hyperparameters.values, epochs)})
-    frame = pd.DataFrame(rows)
-    frame["best_so_far"] = frame["score"].astype(float).cummax()
-    frame["total_epochs"] = frame["epochs"].cumsum()
-    return frame
-
-
 # ------------------------------------------------------------------------------------------ scikit-learn
-class KwargsSampler:
-    """A scikit-learn parameter "distribution" whose samples are dicts, e.g. ``model_kwargs``.
-
-    Each entry is a list (one item drawn uniformly) or a frozen ``scipy.stats`` distribution (``rvs``).
-    ``RandomizedSearchCV(param_distributions={"model_kwargs": KwargsSampler(units=[32, 64],
-    learning_rate=loguniform(1e-4, 1e-1))})`` then samples both inside one dict.
-    """
-
-    def __init__(self, **space: Any) -> None:
-        if not space:
-            raise ValueError("KwargsSampler needs at least one entry, e.g. units=[32, 64]")
-        for key, value in space.items():
-            if not hasattr(value, "rvs") and not (isinstance(value, list | tuple) and len(value) > 0):
-                raise ValueError(f"{key} must be a non-empty list or a scipy.stats distribution, got {value!r}")
-        self.space = space
-
-    def rvs(self, random_state=None) -> dict[str, Any]:
-        """One sample: a dict with a value for every entry (what ``ParameterSampler`` calls)."""
-        rng = random_state if isinstance(random_state, np.random.RandomState) else \
-            np.random.RandomState(random_state)
-        sample = {}
-        for key, value in self.space.items():
-            if hasattr(value, "rvs"):
-                sample[key] = value.rvs(random_state=rng).item()
-            else:
-                sample[key] = value[rng.randint(len(value))]
-        return sample
-
-    def __repr__(self) -> str:
-        return f"KwargsSampler({', '.join(f'{k}={v!r}' for k, v in self.space.items())})"
-
-
 def cv_results_frame(search) -> pd.DataFrame:
     """A fitted GridSearchCV / RandomizedSearchCV's ``cv_results_`` as a table, best rank first.
 

@@ -39,10 +39,10 @@ from helpers.tuning.tuners import make_tuner  # noqa: E402
 
 
 class DigitsHyperModel(kt.HyperModel):
-    """The search space of the comparison and distributed searches: an MLP for the 8x8 digits.
+    """The search space of the Hyperband, Bayesian and distributed searches: an MLP for the 8x8 digits.
 
-    ``units`` (32-128) and a log-uniform ``learning_rate`` (1e-4 to 1e-1); ``keras.Input`` instead of the
-    deprecated ``input_shape=`` argument.
+    ``units`` (32-128) and a log-uniform ``learning_rate`` (1e-4 to 1e-1); the model starts with
+    ``keras.Input`` (Keras 3 warns about an ``input_shape=`` argument on a layer).
     """
 
     LEARNING_RATES = (1e-4, 1e-1)  # the log-uniform range of ``learning_rate``

@@ -87,19 +87,14 @@ def test_each_tuner_runs_exactly_max_trials_and_logs_them(tmp_path, tiny_data, n
     assert list(frame["trial_id"]) == sorted(frame["trial_id"], key=int)
     assert [e["trial_id"] for e in tuner.trial_log] == list(frame["trial_id"])
     assert all(e["end"] >= e["start"] and e["status"] == "COMPLETED" for e in tuner.trial_log)
-    progress = tuners.progress_frame(tuner, epochs=1)
-    assert list(progress["trial"]) == list(range(1, trials + 1))
-    assert progress["best_so_far"].iloc[-1] == pytest.approx(frame["score"].max())
-    assert (progress["total_epochs"] == progress["epochs"].cumsum()).all()
     assert (tmp_path / name).is_dir()  # the tuner wrote under the directory it was given
     if name == "hyperband":  # 3 candidates for 1 epoch, the best continued from epoch 1 to 3; capped at 4
         assert tuner.oracle.max_trials == 4 and tuner.oracle.max_epochs == 3
-        assert list(progress.sort_values("trial_id")["epochs"]) == [1, 1, 1, 2]
-
-
-def test_trial_epochs():
-    assert tuners.trial_epochs({"units": 4}, 2) == 2
-    assert tuners.trial_epochs({"tuner/epochs": 6, "tuner/initial_epoch": 2}, 2) == 4
+        epochs = [(t.hyperparameters.values["tuner/initial_epoch"], t.hyperparameters.values["tuner/epochs"])
+                  for t in (tuner.oracle.trials[k] for k in sorted(tuner.oracle.trials))]
+        assert epochs == [(0, 1), (0, 1), (0, 1), (1, 3)]
+    if name == "bayesian":  # 2 random starting points (make_tuner's), capped at max_trials
+        assert tuner.oracle.num_initial_points == 2
 
 
 # ------------------------------------------------------------------------------------------- failures
@@ -144,18 +139,6 @@ def test_resume_does_not_rerun_finished_trials(tmp_path, tiny_data):
 
 
 # ------------------------------------------------------------------------------------------- sklearn
-def test_kwargs_sampler_samples_dicts_reproducibly():
-    sampler = tuners.KwargsSampler(units=[32, 64], learning_rate=loguniform(1e-4, 1e-1))
-    a = [sampler.rvs(random_state=np.random.RandomState(0)) for _ in range(2)]
-    b = [sampler.rvs(random_state=np.random.RandomState(0)) for _ in range(2)]
-    assert a == b and set(a[0]) == {"units", "learning_rate"} and a[0]["units"] in (32, 64)
-    assert isinstance(a[0]["learning_rate"], float) and 1e-4 <= a[0]["learning_rate"] <= 1e-1
-    with pytest.raises(ValueError, match="units must be a non-empty list"):
-        tuners.KwargsSampler(units=[])
-    with pytest.raises(ValueError, match="at least one entry"):
-        tuners.KwargsSampler()
-
-
 def test_cv_results_frame_spreads_dict_params():
     class FakeSearch:
         cv_results_ = {
@@ -197,17 +180,39 @@ def test_check_conditional_space():
         exercise.check_conditional_space(None)
 
 
+class _DictOf:
+    """A distribution over dicts, as exercise 2 asks for: each entry a list or a scipy.stats distribution."""
+
+    def __init__(self, **space):
+        self.space = space
+
+    def rvs(self, random_state=None):
+        from sklearn.utils import check_random_state
+
+        rng = check_random_state(random_state)
+        return {k: v.rvs(random_state=rng) if hasattr(v, "rvs") else v[rng.randint(len(v))]
+                for k, v in self.space.items()}
+
+
 def test_check_param_distributions():
-    good = {"model_kwargs": tuners.KwargsSampler(units=[32, 64], learning_rate=loguniform(1e-4, 1e-1)),
-            "fit_kwargs": [{"epochs": 1, "verbose": 0}, {"epochs": 2, "verbose": 0}]}
-    exercise.check_param_distributions(good)
     from scipy.stats import uniform
 
-    linear = dict(good, model_kwargs=tuners.KwargsSampler(units=[32], learning_rate=uniform(1e-4, 1e-1 - 1e-4)))
+    good = {"model_kwargs": _DictOf(units=[32, 64], learning_rate=loguniform(1e-4, 1e-1)),
+            "fit_kwargs": [{"epochs": 1, "verbose": 0}, {"epochs": 2, "verbose": 0}]}
+    exercise.check_param_distributions(good)
+    rates = loguniform(1e-4, 1e-1).rvs(size=300, random_state=0)  # a long list of drawn dicts also samples well
+    exercise.check_param_distributions(dict(good, model_kwargs=[{"units": [32, 64][i % 2], "learning_rate": r}
+                                                                for i, r in enumerate(rates)]))
+    linear = dict(good, model_kwargs=_DictOf(units=[32, 64], learning_rate=uniform(1e-4, 1e-1 - 1e-4)))
     with pytest.raises(ExerciseError, match="log-uniform"):
         exercise.check_param_distributions(linear)
+    with pytest.raises(ExerciseError, match="units must be sampled from"):
+        exercise.check_param_distributions(dict(good, model_kwargs=_DictOf(units=[32], learning_rate=loguniform(
+            1e-4, 1e-1))))
     with pytest.raises(ExerciseError, match="epochs"):
         exercise.check_param_distributions(dict(good, fit_kwargs=[{"epochs": 1}]))
+    with pytest.raises(ExerciseError, match="must be a dict"):
+        exercise.check_param_distributions(dict(good, model_kwargs=loguniform(1e-4, 1e-1)))
     with pytest.raises(ExerciseError, match="No answer yet"):
         exercise.check_param_distributions(None)
 

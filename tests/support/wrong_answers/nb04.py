@@ -2,6 +2,24 @@
 
 from tests.support.wrong_answers.wrong import Wrong, variant
 
+_MODEL_KWARGS = '''
+from scipy.stats import loguniform
+from sklearn.utils import check_random_state
+
+
+class ModelKwargs:
+    def rvs(self, random_state=None):
+        rng = check_random_state(random_state)
+        return {"units": [32, 64][rng.randint(2)], "learning_rate": loguniform(1e-4, 1e-1).rvs(random_state=rng)}
+
+
+my_distributions = {
+    "model_kwargs": ModelKwargs(),
+    "fit_kwargs": [{"epochs": 1, "verbose": 0}, {"epochs": 2, "verbose": 0}],
+}
+'''  # exercise 2's solution
+
+
 _F1_TUNER = '''
 from sklearn.metrics import f1_score
 
@@ -9,7 +27,8 @@ from sklearn.metrics import f1_score
 class F1Tuner(kt.RandomSearch):
     def run_trial(self, trial, x, y, validation_data, epochs=1, **kwargs):
         model = self.hypermodel.build(trial.hyperparameters)
-        model.fit(x, y, epochs=epochs, verbose=0)
+        kwargs.setdefault("verbose", 0)
+        model.fit(x, y, epochs=epochs, **kwargs)
         x_val, y_val = validation_data
         predicted = model.predict(x_val, verbose=0).argmax(axis=1)
         return {"val_macro_f1": f1_score(y_val, predicted, average="macro")}
@@ -30,14 +49,18 @@ def build_conditional(hp):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 ''', r"declare units_1 inside hp\.conditional_scope\('num_layers'", why="no conditional scope")],
-    "04_ex2": [Wrong('''
-from scipy.stats import uniform
+    "04_ex2": [Wrong(variant(_MODEL_KWARGS, ("import loguniform", "import uniform"),
+                             ("loguniform(1e-4, 1e-1).rvs", "uniform(1e-4, 1e-1 - 1e-4).rvs")),
+                     r"learning_rate should be log-uniform", why="uniform, not log-uniform"),
+               Wrong('''
+from scipy.stats import loguniform
 
+rates = loguniform(1e-4, 1e-1).rvs(size=5, random_state=0)
 my_distributions = {
-    "model_kwargs": tuners.KwargsSampler(units=[32, 64], learning_rate=uniform(1e-4, 1e-1 - 1e-4)),
+    "model_kwargs": [{"units": u, "learning_rate": r} for u in (32, 64) for r in rates],
     "fit_kwargs": [{"epochs": 1, "verbose": 0}, {"epochs": 2, "verbose": 0}],
 }
-''', r"learning_rate should be log-uniform", why="uniform, not log-uniform")],
+''', r"only \d+ different learning rates in \d+ draws", why="five rates drawn once, then reused")],
     "04_ex3": [Wrong('''
 import numpy as np
 
@@ -100,5 +123,8 @@ def search_and_refit(hypermodel, train, validation, directory, seed):
               r"a higher F1 is better: direction='max'", why="the objective minimised"),
         Wrong(variant(_F1_TUNER, ('kt.Objective("val_macro_f1", direction="max")', '"val_accuracy"')),
               r"the objective must be named 'val_macro_f1'", why="the default objective name kept"),
+        Wrong(variant(_F1_TUNER, ('        kwargs.setdefault("verbose", 0)\n', ""),
+                      ("model.fit(x, y, epochs=epochs, **kwargs)", "model.fit(x, y, epochs=epochs, verbose=0)")),
+              r"the callbacks given to search reached 0 of the 2 trials' fits", why="search's **kwargs dropped"),
     ],
 }
