@@ -78,8 +78,10 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(PYTEST) tests/test_notebooks.py -q -n 2 --dist loadgroup -m notebook
 
+# The longest groups are named first so the two workers finish together (pytest drops the repeated paths).
+LONGEST_FIRST := tests/test_notebooks.py tests/test_grade.py tests/test_grading_sandbox.py tests/distributed
 test: lint
-	$(PYTEST) tests -q -n 2 --dist loadgroup --durations=15 --durations-file=runs/test-durations.md
+	$(PYTEST) $(LONGEST_FIRST) tests -q -n 2 --dist loadgroup --durations=15 --durations-file=runs/test-durations.md
 
 # The learner's workspace: copies made once (never overwritten), JupyterLab without the instructor's tools.
 WORKSPACE ?= workspace

@@ -62,21 +62,24 @@ def find(name):
     found += [str(p) for up in Path.cwd().parents if up != Path('/') for p in up.glob('**/' + name)]
     return sorted(set(found))
 
-def full_marks():
+def full_marks():  # how many it changed: a read-only one (nbgrader's own test copy in the venv) does not count
+    changed = 0
     for db in find('gradebook.db'):
         try:
             with sqlite3.connect(db) as connection:
                 connection.execute('update grade set manual_score = '
                                    '(select max_score from grade_cells where grade_cells.id = grade.cell_id)')
+            changed += 1
         except sqlite3.Error:
             pass
+    return changed
 """
 FORGED = {"grades": {f"09_ex{k}_check": {"points": 1.0, "max_points": 1.0, "message": ""} for k in (1, 2, 3)}}
 
 
 def _gradebook_attack() -> str:
-    """An answer that gives itself full marks in every gradebook it finds, and says so when it finds none."""
-    return f"{FIND}\nfull_marks()\nif not find('gradebook.db'):\n    raise RuntimeError('no gradebook in sight')"
+    """An answer that gives itself full marks in every gradebook it can change, and says so when there is none."""
+    return f"{FIND}\nif not full_marks():\n    raise RuntimeError('no gradebook in sight')"
 
 
 def _rewriter(marker: str) -> str:
