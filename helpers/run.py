@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -141,12 +142,14 @@ def execute(nb: Path, parameters: dict, out_dir: Path, timeout: int) -> Result:
     start = time.perf_counter()
     status, error = "passed", ""
     try:
-        papermill.execute_notebook(
-            str(nb), str(output), parameters=parameters, cwd=str(nb.parent), kernel_name="python3",
-            progress_bar=sys.stderr.isatty(), execution_timeout=timeout,
-            # IPC sockets, not TCP: nothing listens on a port, and ipykernel has no plain-text warning to print
-            config=Config({"KernelManager": {"transport": "ipc"}}),
-        )
+        # IPC sockets, not TCP: nothing listens on a port, and ipykernel has no plain-text warning to print.
+        # The socket files go into a folder of their own (by default they land in the kernel's working folder).
+        with tempfile.TemporaryDirectory(prefix="kernel-") as sockets:
+            papermill.execute_notebook(
+                str(nb), str(output), parameters=parameters, cwd=str(nb.parent), kernel_name="python3",
+                progress_bar=sys.stderr.isatty(), execution_timeout=timeout,
+                config=Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/ipc"}}),
+            )
     except Exception as err:  # a failing cell, a timeout, a dead kernel: all are a failed notebook
         status, error = "failed", _failure_text(err)
     finally:

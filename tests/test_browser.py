@@ -26,7 +26,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import helpers
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from tests.support.browser import chromium, require_browser
 
 pytestmark = pytest.mark.browser
 
@@ -264,14 +264,8 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(lab):
     """Headless Chromium (Debian's package) through Playwright; closed whatever happens."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -92,6 +92,7 @@ def test_run_applies_preset_and_overrides_and_writes_summaries(workbook, tmp_pat
     assert beta["label"] == "yo" and beta["cwd"] == str(workbook)  # notebooks run in their own folder
     assert beta["workdir"] == str(out / "work" / "02_beta")  # a private folder per notebook
     assert (out / "01_alpha.ipynb").exists() and "| 01_alpha | passed |" in (out / "summary.md").read_text()
+    assert not list(workbook.glob("kernel-*")), "the kernels' IPC socket files stay out of the notebooks folder"
 
 
 @pytest.mark.slow
