@@ -4,6 +4,6 @@
 """
 
 from helpers.procs import free_port
-from helpers.runtime import Runtime, record, setup
+from helpers.runtime import Runtime, check_floor, record, setup
 
-__all__ = ["Runtime", "free_port", "record", "setup"]
+__all__ = ["Runtime", "check_floor", "free_port", "record", "setup"]

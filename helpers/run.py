@@ -274,7 +274,10 @@ def sweep(planned: dict[Path, dict], seed_list: list[int], out_dir: Path, args: 
     print(seeds.markdown(table))
     print(f"table: {seeds.write(table, out_dir / 'seeds.json')}")
     if args.table:
-        print(f"merged into {seeds.write(seeds.merge(seeds.load(args.table), table), args.table)}")
+        merged = seeds.merge(seeds.load(args.table), table)
+        print(f"merged into {seeds.write(merged, args.table)}")
+        for path in seeds.write_floors({nb: merged[nb] for nb in table}, args.notebooks):
+            print(f"floors paragraph rewritten in {path}")
     failed = sum(1 for results in runs.values() for r in results if r["status"] != "passed")
     print(f"{failed} failed run(s) of {len(seed_list) * len(planned)}; runs under {out_dir}")
     return 0 if not failed else 1

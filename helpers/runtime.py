@@ -26,6 +26,7 @@ RECORD_FILE_ENV = "HELPERS_RECORD_FILE"  # JSON file collecting helpers.record()
 WORKDIR_ENV = "HELPERS_WORKDIR"  # a folder of this notebook's own (never shared between notebooks)
 
 RECORDED: dict[str, Any] = {}
+FLOORS_KEY = "floors"  # RECORDED[FLOORS_KEY]: {name: {"op": ..., "limit": ...}} of every check_floor call
 WORKER: dict[str, float] = {}  # what quiet_worker() measured in this (worker) process
 WORKDIR_PREFIX = "advanced-tf-"  # + the pid of the process that made it
 
@@ -247,3 +248,33 @@ def record(name: str, value: Any) -> Any:
         figures[name] = value
         path.write_text(json.dumps(figures, indent=2))
     return value
+
+
+_COMPARE = {">=": float.__ge__, ">": float.__gt__, "<=": float.__le__, "<": float.__lt__}
+
+
+def record_floor(name: str, value: Any, op: str, limit: float) -> bool:
+    """Record a figure and the floor (``>=``, ``>``) or bound (``<=``, ``<``) it is held to; return whether it
+    holds. For checks that raise their own error; a notebook calls :func:`check_floor`.
+
+    The runner's seed sweep (``make seeds``) reads every declared floor from here, with its figure on each seed,
+    so the committed table knows each floor's worst seed without a hand-kept list.
+    """
+    if op not in _COMPARE:
+        raise ValueError(f"check_floor({name!r}): op must be one of {', '.join(_COMPARE)}, not {op!r}")
+    value, limit = float(record(name, value)), float(limit.item() if hasattr(limit, "item") else limit)
+    floors = {**RECORDED.get(FLOORS_KEY, {}), name: {"op": op, "limit": float(f"{limit:.6g}")}}
+    record(FLOORS_KEY, floors)
+    return _COMPARE[op](value, limit)
+
+
+def check_floor(name: str, value: Any, op: str, limit: float, why: str = "") -> float:
+    """Assert ``value op limit`` (a floor with ``>=``/``>``, a bound with ``<=``/``<``) and record both.
+
+    ``name`` is the figure's name in the seed table; ``why`` says what a failure means. Returns the value.
+    Raises ``AssertionError`` naming the figure, its value and the limit when it does not hold.
+    """
+    if not record_floor(name, value, op, limit):
+        reason = f": {why}" if why else ""
+        raise AssertionError(f"{name} = {float(value):.4g}, needs {op} {float(limit):.4g}{reason}")
+    return float(value)

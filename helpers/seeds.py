@@ -20,6 +20,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from helpers.runtime import FLOORS_KEY
+
 TABLE = Path(__file__).resolve().parents[1] / "notebooks" / "params" / "seed_figures.json"
 
 
@@ -72,9 +74,28 @@ def aggregate(runs: dict[int, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             for name, value in figures.items():
                 if _numeric(value):
                     entry["values"].setdefault(name, {})[str(seed)] = float(value)
-    return {nb: {"seeds": e["seeds"], "failed": e["failed"],
+            for name, floor in (figures.get(FLOORS_KEY) or {}).items():
+                known = entry.setdefault("floors", {}).setdefault(name, {"op": floor["op"], "limits": {}})
+                known["limits"][str(seed)] = floor["limit"]
+    return {nb: {"seeds": e["seeds"], "failed": e["failed"], "floors": dict(sorted(e.get("floors", {}).items())),
                  "figures": {name: _stats(by_seed) for name, by_seed in e["values"].items()}}
             for nb, e in table.items()}
+
+
+def _merge_floors(known: dict[str, dict], new: dict[str, dict]) -> dict[str, dict]:
+    """The floors of two sweeps of the same code: each floor's limits by seed united (the new run wins)."""
+    out = {name: dict(floor, limits=dict(floor["limits"])) for name, floor in known.items()}
+    for name, floor in new.items():
+        out.setdefault(name, {"op": floor["op"], "limits": {}})["limits"].update(floor["limits"])
+    return dict(sorted(out.items()))
+
+
+def floor_margins(entry: dict[str, Any], name: str) -> dict[str, float]:
+    """By seed, how far a floor's figure sits on the right side of its limit (negative: it failed there). The
+    limit may differ between seeds when the notebook computes it from the run."""
+    floor, values = entry["floors"][name], entry["figures"][name]["by_seed"]
+    sign = 1.0 if floor["op"] in (">=", ">") else -1.0
+    return {seed: sign * (values[seed] - limit) for seed, limit in floor["limits"].items() if seed in values}
 
 
 def _stats(by_seed: dict[str, float]) -> dict[str, Any]:
@@ -90,7 +111,7 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
-_LIMIT_LINE = re.compile(r"^\s*(assert\b|[A-Z][A-Z0-9_]* *=)")
+_ASSERT_LINE = re.compile(r"^\s*assert\b")
 
 
 # The block at the top of a set-up cell that installs the package where it is missing (helpers.site.install_cell):
@@ -103,11 +124,11 @@ def _without_install_block(cell: str) -> str:
 
 
 def source_sha(code_cells: list[str]) -> str:
-    """A short hash of a notebook's code cells: which set-up the figures came from. Lines that only assert
-    or set an UPPER_CASE constant (the floors) are left out, so moving a floor after a sweep keeps its seeds, and
-    so is the install block of the set-up cell."""
+    """A short hash of a notebook's code cells: which set-up the figures came from. Plain ``assert`` lines
+    (they change no figure) and the install block of the set-up cell are left out; everything else counts,
+    floors included: the table holds each floor's limit as swept, so a moved floor needs a new sweep."""
     kept = [line for cell in code_cells for line in _without_install_block(cell).splitlines()
-            if not _LIMIT_LINE.match(line)]
+            if not _ASSERT_LINE.match(line)]
     return hashlib.sha256("\n".join(kept).encode()).hexdigest()[:12]
 
 
@@ -144,6 +165,7 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         values = {n: {**before["figures"].get(n, {}).get("by_seed", {}),
                       **entry["figures"].get(n, {}).get("by_seed", {})} for n in names}
         out[nb] = dict(entry, seeds=seeds, failed=dict(sorted(failed.items(), key=lambda kv: int(kv[0]))),
+                       floors=_merge_floors(before.get("floors", {}), entry.get("floors", {})),
                        figures={n: _stats(v) for n, v in sorted(values.items())})
         if before.get("notes") or entry.get("notes"):
             out[nb]["notes"] = before.get("notes", []) + entry.get("notes", [])
@@ -184,11 +206,66 @@ def markdown(table: dict[str, Any], title: str = "Recorded figures over seeds") 
             lines += [f"All {len(seeds)} runs passed.", ""]
         if entry.get("notes"):  # written by hand into the JSON: what a reader of the numbers must know
             lines += ["Notes:", ""] + [f"- {note}" for note in entry["notes"]] + [""]
+        if entry.get("floors"):
+            lines += ["Floors and bounds (`helpers.check_floor`), against the worst seed:", "",
+                      *floor_lines(entry), ""]
         lines += ["| figure | min | median | max | n |", "|---|---:|---:|---:|---:|"]
         for name, f in sorted(entry.get("figures", {}).items()):
             lines.append(f"| {name} | {_fmt(f['min'])} | {_fmt(f['median'])} | {_fmt(f['max'])} | {f['n']} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def floor_lines(entry: dict[str, Any]) -> list[str]:
+    """One Markdown line per floor or bound of a notebook's entry: its limit, worst / median / best seed and
+    the smallest margin between a seed's figure and its limit."""
+    lines = []
+    for name, floor in entry.get("floors", {}).items():
+        stats, op = entry["figures"][name], floor["op"]
+        limits = sorted(set(floor["limits"].values()))
+        limit = _fmt(limits[0]) if len(limits) == 1 else f"{_fmt(limits[0])} to {_fmt(limits[-1])} (by seed)"
+        worst, best = (stats["min"], stats["max"]) if op in (">=", ">") else (stats["max"], stats["min"])
+        margin = min(floor_margins(entry, name).values(), default=float("nan"))
+        lines.append(f"- `{name}` {op} {limit}: worst {_fmt(worst)}, median {_fmt(stats['median'])}, "
+                     f"best {_fmt(best)}; margin {_fmt(margin)}")
+    return lines
+
+
+FLOORS_BLOCK_START = "**Floors and bounds over seeds**"
+
+
+def floors_block(entry: dict[str, Any]) -> str:
+    """The paragraph a notebook's collapsed audit block gives its floors (generated; see ``write_floors``)."""
+    seeds = entry.get("seeds", [])
+    return "\n".join([f"{FLOORS_BLOCK_START} ({len(seeds)} seeds, {_seed_list(seeds)}, preset "
+                      f"`{entry.get('preset', '?')}`, {entry.get('date', '?')}; `notebooks/params/seed_figures.md`, "
+                      "checked by `tests/test_seeds.py`):", "", *floor_lines(entry)])
+
+
+_FLOORS_BLOCK = re.compile(re.escape(FLOORS_BLOCK_START) + r".*?(?=\n\n</details>)", re.S)
+
+
+def write_floors(table: dict[str, Any], folder: Path) -> list[Path]:
+    """Rewrite the floors paragraph of each swept notebook's audit block (its last cell) from the table; return
+    the notebooks changed. A notebook without such a paragraph is left alone."""
+    import nbformat
+
+    changed = []
+    for stem, entry in table.items():
+        path = Path(folder) / f"{stem}.ipynb"
+        if not path.exists():
+            continue
+        nb = nbformat.read(path, as_version=4)
+        last = nb.cells[-1] if nb.cells else None
+        if last is None or not _FLOORS_BLOCK.search(last.source):
+            continue
+        match = _FLOORS_BLOCK.search(last.source)
+        new = last.source[:match.start()] + floors_block(entry) + last.source[match.end():]
+        if new != last.source:
+            last.source = new
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
 
 
 def write(table: dict[str, Any], json_path: Path, title: str = "Recorded figures over seeds") -> Path:
@@ -205,3 +282,21 @@ def load(path: Path = TABLE) -> dict[str, Any]:
     """The committed table ({} when there is none yet)."""
     path = Path(path)
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.seeds --write-floors``: rewrite every notebook's floors paragraph from the committed
+    table (``make seeds`` does it after each sweep)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.seeds", description=main.__doc__)
+    parser.add_argument("--write-floors", action="store_true", required=True,
+                        help="rewrite the floors paragraph of each swept notebook's audit block")
+    parser.parse_args(argv)
+    for path in write_floors(load(), TABLE.parents[1]):
+        print(f"floors paragraph rewritten in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

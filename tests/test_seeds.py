@@ -2,6 +2,7 @@
 (notebooks faked), and the committed table against the floors the notebooks assert."""
 
 import json
+import re
 
 import pytest
 
@@ -80,10 +81,66 @@ def test_merge_unites_seeds_of_the_same_set_up_and_replaces_another():
     assert seeds.merge(first, sweep([7], epochs=3))["04_t"]["seeds"] == [7]
 
 
-def test_source_sha_ignores_floors_and_asserts_but_not_the_set_up():
-    cells = ["x = train(lr=1e-3)\nFLOOR = 0.8\nassert x >= FLOOR"]
-    assert seeds.source_sha(cells) == seeds.source_sha(["x = train(lr=1e-3)\nFLOOR = 0.7\nassert x > FLOOR"])
-    assert seeds.source_sha(cells) != seeds.source_sha(["x = train(lr=3e-3)\nFLOOR = 0.8\nassert x >= FLOOR"])
+def test_source_sha_ignores_plain_asserts_but_not_the_set_up_or_a_floor():
+    cells = ["x = train(lr=1e-3)\nFLOOR = 0.8\nassert x.shape == (3,)\nhelpers.check_floor('x', x, '>=', FLOOR)"]
+    same = ["x = train(lr=1e-3)\nFLOOR = 0.8\nassert x.shape == (3, 1)\nhelpers.check_floor('x', x, '>=', FLOOR)"]
+    assert seeds.source_sha(cells) == seeds.source_sha(same)
+    for changed in (cells[0].replace("1e-3", "3e-3"), cells[0].replace("0.8", "0.7"), cells[0].replace(">=", ">")):
+        assert seeds.source_sha(cells) != seeds.source_sha([changed]), changed  # a moved floor needs a new sweep
+
+
+def _floors(**limits):
+    return {"floors": {name: {"op": op, "limit": limit} for name, (op, limit) in limits.items()}}
+
+
+def test_aggregate_keeps_each_declared_floor_with_its_limit_on_every_seed():
+    runs = {s: [_result("07_i", acc=0.9 + s / 100, gap=s / 10, **_floors(acc=(">=", 0.85), gap=("<", 0.25 + s / 10)))]
+            for s in range(3)}
+    entry = seeds.aggregate(runs)["07_i"]
+    assert entry["floors"] == {"acc": {"op": ">=", "limits": {"0": 0.85, "1": 0.85, "2": 0.85}},
+                               "gap": {"op": "<", "limits": {"0": 0.25, "1": 0.35, "2": 0.45}}}
+    assert seeds.floor_margins(entry, "acc") == pytest.approx({"0": 0.05, "1": 0.06, "2": 0.07})
+    # a bound whose limit is computed from each run: each seed against its own limit
+    assert seeds.floor_margins(entry, "gap") == pytest.approx({"0": 0.25, "1": 0.25, "2": 0.25})
+    entry = seeds.describe({"07_i": entry}, "ci", {})["07_i"]
+    assert seeds.floor_lines(entry) == [
+        "- `acc` >= 0.85: worst 0.9, median 0.91, best 0.92; margin 0.05",
+        "- `gap` < 0.25 to 0.45 (by seed): worst 0.2, median 0.1, best 0; margin 0.25"]
+    united = seeds.merge({"07_i": entry}, seeds.describe(seeds.aggregate({5: [_result("07_i", acc=0.8, **_floors(
+        acc=(">=", 0.85)))]}), "ci", {}))["07_i"]
+    assert united["floors"]["acc"]["limits"]["5"] == 0.85 and seeds.floor_margins(united, "acc")["5"] < 0
+
+
+def test_check_floor_asserts_records_and_names_the_figure(monkeypatch, tmp_path):
+    import helpers
+    from helpers import runtime
+
+    record_file = tmp_path / "figures.json"
+    monkeypatch.setenv(runtime.RECORD_FILE_ENV, str(record_file))
+    monkeypatch.setattr(runtime, "RECORDED", {})
+    assert helpers.check_floor("accuracy", 0.91, ">=", 0.85) == 0.91
+    with pytest.raises(AssertionError, match=r"^gap = 0.3, needs < 0.25: the same math$"):
+        helpers.check_floor("gap", 0.3, "<", 0.25, "the same math")
+    with pytest.raises(ValueError, match="op must be one of"):
+        helpers.check_floor("gap", 0.3, "=<", 0.25)
+    written = json.loads(record_file.read_text())
+    assert written["accuracy"] == 0.91 and written["gap"] == 0.3  # a failed floor is recorded too
+    assert written["floors"] == {"accuracy": {"op": ">=", "limit": 0.85}, "gap": {"op": "<", "limit": 0.25}}
+
+
+def test_the_sweep_rewrites_each_notebooks_floors_paragraph(tmp_path):
+    import nbformat
+
+    entry = seeds.describe(seeds.aggregate({s: [_result("01_a", acc=0.9, **_floors(acc=(">=", 0.8)))]
+                                            for s in range(10)}), "ci", {})["01_a"]
+    audit = f"<details>\n<summary>audit</summary>\n\n{seeds.FLOORS_BLOCK_START} (old):\n\n- stale\n\n</details>"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell(audit)])
+    nbformat.write(nb, tmp_path / "01_a.ipynb")
+    assert seeds.write_floors({"01_a": entry, "02_none": entry}, tmp_path) == [tmp_path / "01_a.ipynb"]
+    text = nbformat.read(tmp_path / "01_a.ipynb", as_version=4).cells[-1].source
+    assert text == audit.replace(f"{seeds.FLOORS_BLOCK_START} (old):\n\n- stale", seeds.floors_block(entry))
+    assert "10 seeds, 0-9" in text and "- `acc` >= 0.8: worst 0.9" in text
+    assert seeds.write_floors({"01_a": entry}, tmp_path) == []  # nothing to change the second time
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -127,88 +184,13 @@ def test_sweep_runs_each_notebook_once_per_seed_and_writes_the_table(tmp_path, m
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The committed table against the notebooks' floors and bounds
+# The committed table against the notebooks: swept on their current code, ten seeds, every floor held
 # ---------------------------------------------------------------------------------------------------------
-# (notebook, figure, comparison, limit expression, the assert's text in the notebook). The limit is evaluated
-# with the notebook's parameter defaults and its UPPER_CASE constants, read from its source, so that moving a
-# floor in the notebook moves it here; the assert text ties the row to the line that really asserts it.
-FLOORS = [
-    ("01_custom_layers", "custom_dense_test_accuracy", ">=", "accuracy_floor", "test_accuracy >= accuracy_floor"),
-    ("01_custom_layers", "residual_gradient_max_error", "<", "1e-6", "gradient_error < 1e-6"),
-    ("02_distributed_training", "mirrored_test_accuracy", ">", "0.5", "mirrored_accuracy > 0.5"),
-    ("02_distributed_training", "custom_loop_test_accuracy", ">", "0.5", "loop_accuracy > 0.5"),
-    ("02_distributed_training", "resume_replay_max_weight_gap", "<", "1e-4", "replay_gap < 1e-4"),
-    ("03_serving", "serving_batching_cpu_saving", ">", "CPU_SAVING_FLOOR", 'figures["cpu_saving"] > CPU_SAVING_FLOOR'),
-    ("03_serving", "serving_ab_canary_share", "<", "0.1 + 4 * (0.09 / ab_requests) ** 0.5",
-     'abs(share["stable"] - 0.9) < tolerance'),
-    ("03_serving", "serving_ab_canary_share", ">", "0.1 - 4 * (0.09 / ab_requests) ** 0.5",
-     'abs(share["stable"] - 0.9) < tolerance'),
-    ("06_model_parallelism", "two_stage_test_accuracy", ">", "0.8", 'runs["two devices"]["test accuracy"] > 0.8'),
-    ("06_model_parallelism", "two_stage_max_weight_gap", "<", "1e-4", "weight_gap < 1e-4"),
-    ("04_hyperparameter_tuning", "grid_test_accuracy", ">=", "accuracy_floor",
-     "grid_test_accuracy >= accuracy_floor"),
-    ("04_hyperparameter_tuning", "random_test_accuracy", ">=", "accuracy_floor",
-     "random_test_accuracy >= accuracy_floor"),
-    ("04_hyperparameter_tuning", "snippet_tuner_test_accuracy", ">=", "accuracy_floor",
-     "snippet_test_accuracy >= accuracy_floor"),
-    ("04_hyperparameter_tuning", "hyperband_best_val_accuracy", ">=", "accuracy_floor - 0.1",
-     "hyperband_best >= accuracy_floor - 0.1"),
-    ("04_hyperparameter_tuning", "bayesian_best_val_accuracy", ">=", "accuracy_floor - 0.1",
-     "bayesian_best >= accuracy_floor - 0.1"),
-    ("05_custom_callbacks", "early_stopping_val_rise", ">", "VISIBLE_RISE", "rise > VISIBLE_RISE"),
-    ("05_custom_callbacks", "early_stopping_epochs_run", "<", "epochs", "epochs_run < epochs"),
-    ("05_custom_callbacks", "plateau_lr_reductions", ">=", "1", "reductions >= 1"),
-    ("05_custom_callbacks", "target_accuracy_stop_epoch", "<", "epoch_limit - 1", "< epoch_limit - 1"),
-    ("05_custom_callbacks", "terminate_on_nan_batches", "<", "nan_steps", "counter.batches < nan_steps"),
-    ("07_interpretability", "cancer_test_accuracy", ">=", "CANCER_ACCURACY_FLOOR",
-     "cancer_accuracy >= CANCER_ACCURACY_FLOOR"),
-    ("07_interpretability", f"lime_top5_overlap_{10 * 500}_samples", ">=", "LIME_OVERLAP_FLOOR",
-     "stability[large] >= LIME_OVERLAP_FLOOR"),
-    *[("07_interpretability", f"shap_additivity_gap_{name}", "<", "ADDITIVITY_TOLERANCE",
-       f'gaps["{name}"] < ADDITIVITY_TOLERANCE') for name in ("kernel", "deep")],
-    ("07_interpretability", "shapes_test_accuracy", ">=", "SHAPES_ACCURACY_FLOOR",
-     "shapes_accuracy >= SHAPES_ACCURACY_FLOOR"),
-    ("07_interpretability", "synthetic_tabular_test_accuracy", ">=", "TABULAR_ACCURACY_FLOOR",
-     "tabular_accuracy >= TABULAR_ACCURACY_FLOOR"),
-    *[("07_interpretability", f"sanity_rank_correlation_{name}", "<", "SANITY_BOUND", "assert rho < SANITY_BOUND")
-      for name in ("lime", "kernel_shap", "deep_shap", "smoothgrad", "occlusion")],
-    ("07_interpretability", "shap_additivity_gap_permutation", "<", "ADDITIVITY_TOLERANCE",
-     "permutation_gap < ADDITIVITY_TOLERANCE"),
-    ("07_interpretability", "ig_gradient_at_image_over_peak", "<", "SATURATION_BOUND",
-     "saturation < SATURATION_BOUND"),
-]
-SWEPT = sorted({row[0] for row in FLOORS})
 MIN_SEEDS = 10  # a floor comes from the distribution over at least 10 seeds (README, "Seeds and floors")
-
-
-def _notebook_names(stem):
-    """A notebook's parameter defaults and its UPPER_CASE = <number> constants, from its source."""
-    import ast
-
-    names = {}
-    for source in workbook.code_cells(workbook.NOTEBOOKS / f"{stem}.ipynb"):
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Assign | ast.AnnAssign):
-                continue
-            target = node.target if isinstance(node, ast.AnnAssign) else (
-                node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
-            if node.value is None or not isinstance(target, ast.Name | ast.Tuple):
-                continue
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                continue
-            if isinstance(target, ast.Name):
-                names.setdefault(target.id, value)
-            elif isinstance(value, tuple) and len(value) == len(target.elts):  # a, b = 3, 8
-                for element, item in zip(target.elts, value, strict=True):
-                    if isinstance(element, ast.Name):
-                        names.setdefault(element.id, item)
-    return names
+NOTEBOOKS = workbook.find_notebooks()
+STEMS = [path.stem for path in NOTEBOOKS]
+# a check_floor call's name as written: a plain string, or an f-string whose {fields} match any name
+DECLARED = re.compile(r"check_floor\(\s*(f?)([\"'])(.+?)\2")
 
 
 @pytest.fixture(scope="module")
@@ -218,8 +200,20 @@ def committed():
     return table
 
 
-@pytest.mark.parametrize("stem", SWEPT)
-def test_swept_notebooks_have_ten_seeds_and_no_failures(committed, stem):
+def unswept(path, table) -> str | None:
+    """Why the table's figures for notebook ``path`` are not those of its current code, or None."""
+    entry = table.get(path.stem)
+    if entry is None:
+        return f"{path.stem} is not in {seeds.TABLE.name}: run make seeds ONLY={path.stem[:2]}"
+    now = seeds.source_sha(workbook.code_cells(path))
+    if entry.get("source_sha") != now:
+        return (f"{path.stem}: its code changed since its seed sweep ({entry.get('source_sha')} swept, {now} now): "
+                f"run make seeds ONLY={path.stem[:2]}")
+    return None
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_every_notebook_is_swept_over_ten_seeds_without_a_failure(committed, stem):
     entry = committed.get(stem)
     assert entry, f"{stem} is not in {seeds.TABLE.name}: run make seeds ONLY={stem[:2]}"
     assert entry["failed"] == {}, f"{stem} failed on seeds {entry['failed']}"
@@ -227,33 +221,49 @@ def test_swept_notebooks_have_ten_seeds_and_no_failures(committed, stem):
         f"{stem}: {len(entry['seeds'])} of {MIN_SEEDS} seeds swept; run make seeds ONLY={stem[:2]}"
 
 
-@pytest.mark.parametrize("stem", SWEPT)
-def test_the_seed_figures_come_from_the_notebooks_current_code(committed, stem):
-    swept = committed[stem]["source_sha"]
-    now = seeds.source_sha(workbook.code_cells(workbook.NOTEBOOKS / f"{stem}.ipynb"))
-    assert swept == now, (f"{stem}: its code changed since its seed sweep ({swept} swept, {now} now): "
-                          f"run make seeds ONLY={stem[:2]}")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_seed_figures_come_from_the_notebooks_current_code(committed, path):
+    why = unswept(path, committed)
+    assert why is None, why
 
 
 def test_a_changed_code_cell_is_seen_as_unswept(committed, tmp_path):
-    """The check above on a copy of a notebook whose one code cell changed without a new sweep."""
-    stem = SWEPT[0]
-    cells = workbook.code_cells(workbook.NOTEBOOKS / f"{stem}.ipynb")
-    changed = [*cells[:-1], cells[-1] + "\nprint('changed')"]
-    assert seeds.source_sha(cells) == committed[stem]["source_sha"] != seeds.source_sha(changed)
+    """The check above on a copy of a notebook whose last code cell changed without a new sweep."""
+    import nbformat
+
+    source = NOTEBOOKS[0]
+    nb = nbformat.read(source, as_version=4)
+    copy = tmp_path / source.name
+    nbformat.write(nb, copy)
+    assert unswept(copy, committed) is None
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    last.source += "\nprint('changed')"
+    nbformat.write(nb, copy)
+    assert "its code changed since its seed sweep" in unswept(copy, committed)
 
 
-@pytest.mark.parametrize("stem, figure, op, limit, assert_text", FLOORS, ids=[f"{r[0][:2]}-{r[1]}" for r in FLOORS])
-def test_each_floor_sits_below_the_worst_seed(committed, stem, figure, op, limit, assert_text):
-    sources = "\n".join(workbook.code_cells(workbook.NOTEBOOKS / f"{stem}.ipynb"))
-    assert assert_text in sources, f"{stem} no longer asserts {assert_text!r}: update FLOORS"
-    value = eval(limit, {}, _notebook_names(stem))  # noqa: S307 (our own expressions, names from the notebook)
-    stats = committed[stem]["figures"][figure]
-    if op in (">=", ">"):
-        worst = stats["min"]
-        ok = worst >= value if op == ">=" else worst > value
-    else:
-        worst = stats["max"]
-        ok = worst < value if op == "<" else worst <= value
-    assert ok, (f"{stem}: {figure} {op} {limit} = {value:g}, but the worst of {stats['n']} seeds is {worst:g}: "
-                "fix the set-up, or move the limit past the worst seed with a stated margin")
+@pytest.mark.parametrize("stem", STEMS)
+def test_every_floor_holds_on_every_swept_seed(committed, stem):
+    entry = committed[stem]
+    assert entry.get("floors"), f"{stem} declares no floor with helpers.check_floor, or its sweep predates them"
+    for name, floor in entry["floors"].items():
+        margins = seeds.floor_margins(entry, name)
+        assert sorted(margins, key=int) == [str(s) for s in entry["seeds"]], \
+            f"{stem}: {name} was not checked on every swept seed ({sorted(margins, key=int)})"
+        worst_seed = min(margins, key=margins.get)
+        strict = floor["op"] in (">", "<")
+        assert margins[worst_seed] > 0 or (not strict and margins[worst_seed] == 0), (
+            f"{stem}: {name} {floor['op']} {floor['limits'][worst_seed]:g} fails on seed {worst_seed} "
+            f"({entry['figures'][name]['by_seed'][worst_seed]:g}): fix the set-up, or move the limit past the "
+            "worst seed with a stated margin")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_floor_the_notebook_declares_is_in_the_table(committed, path):
+    declared = [m.groups() for cell in workbook.code_cells(path) for m in DECLARED.finditer(cell)]
+    assert declared, f"{path.stem} checks no floor with helpers.check_floor"
+    swept = committed.get(path.stem, {}).get("floors", {})
+    for is_f, _, name in declared:
+        pattern = re.sub(r"\\{.*?\\}", ".+", re.escape(name)) if is_f else re.escape(name)
+        assert any(re.fullmatch(pattern, s) for s in swept), \
+            f"{path.stem}: floor {name!r} is not in the seed table (never reached in the sweep?)"

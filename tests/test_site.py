@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -77,19 +78,29 @@ def _run_cell(source: str, monkeypatch, *, installed: bool, colab: bool):
 
 
 @pytest.mark.parametrize("url", [URL, None], ids=["url", "no-url"])
-def test_the_set_up_cell(url, monkeypatch):
+def test_the_set_up_cell(url, monkeypatch, tmp_path):
     source = site.install_cell(url)
     assert max(len(line) for line in source.splitlines()) <= 120  # ruff's limit on the notebooks
+    monkeypatch.chdir(tmp_path)  # the notebook's folder, without a wheel for now
     calls, error = _run_cell(source, monkeypatch, installed=True, colab=True)
     assert calls == [] and error is None, "where helpers is importable the cell does nothing"
     calls, error = _run_cell(source, monkeypatch, installed=False, colab=False)
     assert calls == [] and isinstance(error, ModuleNotFoundError)
-    assert site.install_command(url) in str(error).replace('\\"', '"'), "elsewhere it names the one command"
+    if url:
+        assert site.install_command(url) in str(error).replace('\\"', '"'), "elsewhere it names the one command"
+    else:
+        assert "put its wheel" in str(error) and "book" in str(error)
     calls, error = _run_cell(source, monkeypatch, installed=False, colab=True)
     if url:
         assert error is None and calls == [f'install --quiet "advanced-tf-helpers @ git+{URL}"']
     else:
-        assert calls == [] and "not configured" in str(error)
+        assert calls == [] and "put its wheel" in str(error)
+    wheel = tmp_path / "advanced_tf_helpers-0.1.0-py3-none-any.whl"  # the book's download, uploaded beside it
+    wheel.write_bytes(b"")
+    calls, error = _run_cell(source, monkeypatch, installed=False, colab=True)
+    assert error is None and calls == [f'install --quiet "{wheel}"'], "the wheel comes first, URL or not"
+    calls, error = _run_cell(source, monkeypatch, installed=False, colab=False)
+    assert calls == [] and f'pip install "{wheel}"' in str(error).replace('\\"', '"')
 
 
 def _fake_run(run_dir: Path, notebooks: dict[str, list], status: str = "passed") -> Path:
@@ -127,6 +138,8 @@ def test_the_book_of_a_run(tmp_path, monkeypatch):
     assert 'href="../index.html#the-topics"' in page, "the README link becomes the index's topics table"
     assert "preset on" in page and "12 s" in page
     assert list(index.parent.glob("_downloads/*/07_interpretability.ipynb")), "the download is in the book"
+    assert list(index.parent.glob("_downloads/*/advanced_tf_helpers-*-py3-none-any.whl")), "the package's wheel too"
+    assert re.search(r'href="\.\./_downloads/\w+/advanced_tf_helpers-[\w.-]+\.whl"', page), "linked on each page"
     assert len(list(index.parent.glob("_images/*.png"))) == 1  # the two pages' identical figure, stored once
     measured = (index.parent / "measured.html").read_text()
     assert "accuracy" in measured and "0.9312" in measured

@@ -68,28 +68,38 @@ def colab_url(url: str | None, notebook: str) -> str | None:
             f"notebooks/{notebook}")
 
 
+WHEEL_GLOB = "advanced_tf_helpers-*.whl"  # the package's wheel, as `make site` links it on every page
+
+
 def install_cell(url: str | None) -> str:
-    """The source of a notebook's set-up cell: nothing happens where ``helpers`` is importable (a clone, a
-    venv with the package); on Colab it installs the package; anywhere else it stops with the one command."""
-    if url:
-        on_colab = ('        %pip install --quiet "{REQUIREMENT}"\n'
-                    "        importlib.invalidate_caches()\n")
-    else:
-        on_colab = ('        raise ModuleNotFoundError("the repository URL is not configured ([project.urls] in '
-                    'pyproject.toml)")\n')
+    """The source of a notebook's set-up block: nothing happens where ``helpers`` is importable (a clone, a
+    venv with the package). Elsewhere it takes the package's wheel from the notebook's folder (the book links it
+    on every page) or, without one, the repository URL when it is configured: on Colab it installs it, anywhere
+    else it stops with the one command. With neither, it says where to get the wheel."""
     return (
         "# Set-up: the workbook's package `helpers` and its pinned requirements, where they are missing\n"
         "# (Colab, Kaggle, a plain Jupyter). Nothing happens in a clone or where the package is installed.\n"
         "import importlib.util\n"
         "import sys\n"
+        "from pathlib import Path\n"
         "\n"
-        f"REQUIREMENT = {install_requirement(url)!r}\n"
+        f"REQUIREMENT = {(install_requirement(url) if url else None)!r}\n"
         'if importlib.util.find_spec("helpers") is None:\n'
+        "    # the package's wheel (a download on every page of the book) beside this notebook comes first\n"
+        f'    wheels = sorted(Path.cwd().glob("{WHEEL_GLOB}"))\n'
+        "    found = str(wheels[-1]) if wheels else REQUIREMENT\n"
+        "    if found is None:\n"
+        '        raise ModuleNotFoundError("the workbook\'s package is missing: put its wheel '
+        '(advanced_tf_helpers-*.whl, "\n'
+        '                                  "a download on every page of the book) beside this notebook, '
+        'or pip install "\n'
+        '                                  "a clone of the repository, and run this cell again")\n'
         '    if "google.colab" in sys.modules:\n'
-        f"{on_colab}"
+        '        %pip install --quiet "{found}"\n'
+        "        importlib.invalidate_caches()\n"
         "    else:\n"
         '        raise ModuleNotFoundError(f"the workbook\'s package is missing here: run  '
-        'pip install \\"{REQUIREMENT}\\"  "\n'
+        'pip install \\"{found}\\"  "\n'
         '                                  "and restart the kernel")'
     )
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import nbformat
 
+from helpers import procs
 from helpers.logs import strip_ansi
-from helpers.site import colab_url, install_command, repository_url, source_url
+from helpers.site import WHEEL_GLOB, colab_url, install_command, repository_url, source_url
 from helpers.workbook import NOTEBOOKS, ROOT
 
 CONF_DIR = ROOT / "docs" / "site"
@@ -86,9 +87,35 @@ def read_run(run_dir: Path) -> tuple[list[Topic], str, str]:
     return topics, preset, date
 
 
-def _links(topic: Topic, url: str | None) -> str:
+def package_wheel(folder: Path, timeout: float = 300) -> Path:
+    """Build the workbook's package as a wheel into ``folder`` (uv when it is installed, else pip) and return it:
+    the book offers it beside each notebook, for a Jupyter or Colab without the repository."""
+    import importlib.util
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if importlib.util.find_spec("uv") is not None:
+        args = ["build", "--quiet", "--wheel", "--out-dir", folder, ROOT]
+        child = procs.start("uv", args, log=folder.parent / "wheel.log", name="uv build")
+    else:
+        args = ["wheel", "--quiet", "--no-deps", "--wheel-dir", folder, ROOT]
+        child = procs.start("pip", args, log=folder.parent / "wheel.log", name="pip wheel")
+    try:
+        procs.wait_for_exit([child], timeout=timeout)
+    except (procs.ChildFailed, TimeoutError) as err:
+        raise SiteError(f"the package's wheel could not be built: {err}") from err
+    finally:
+        procs.stop([child])
+    wheels = sorted(folder.glob(WHEEL_GLOB))
+    if not wheels:
+        raise SiteError(f"building the wheel wrote no {WHEEL_GLOB} into {folder}")
+    return wheels[-1]
+
+
+def _links(topic: Topic, url: str | None, wheel: str) -> str:
     """The line under a page's title: where the outputs come from, and the download / Colab / source links."""
-    parts = [f"{{download}}`Download the notebook </downloads/{topic.stem}.ipynb>` (no outputs)"]
+    parts = [f"{{download}}`Download the notebook </downloads/{topic.stem}.ipynb>` (no outputs)",
+             f"{{download}}`the package's wheel </downloads/{wheel}>` (put it beside the notebook: its first code "
+             "cell installs it)"]
     colab, source = colab_url(url, f"{topic.stem}.ipynb"), source_url(url, f"{topic.stem}.ipynb")
     if colab:
         parts.append(f"[Open in Colab]({colab})")
@@ -97,11 +124,11 @@ def _links(topic: Topic, url: str | None) -> str:
     return " · ".join(parts)
 
 
-def topic_page(topic: Topic, preset: str, date: str, url: str | None) -> nbformat.NotebookNode:
+def topic_page(topic: Topic, preset: str, date: str, url: str | None, wheel: str) -> nbformat.NotebookNode:
     """The executed notebook as a page: the provenance and links under its title, README links to the index."""
     notebook = nbformat.read(topic.executed, as_version=4)
     header = (f"\n\n*Outputs of a run with the `{preset}` preset on {date}: {topic.seconds:.0f} s on the "
-              f"workbook's 2-core machine.* {_links(topic, url)}\n")
+              f"workbook's 2-core machine.* {_links(topic, url, wheel)}\n")
     placed = False
     for cell in notebook.cells:
         if cell.cell_type != "markdown":
@@ -119,17 +146,21 @@ def _table(rows: list[list[str]], head: list[str], align: str) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def index_page(topics: list[Topic], preset: str, date: str, url: str | None) -> str:
+def index_page(topics: list[Topic], preset: str, date: str, url: str | None, wheel: str) -> str:
     """The book's first page: what it is, the topics with this run's times, how to run it yourself."""
     rows = [[f"[{t.title}]({t.page}.ipynb)", f"{t.seconds:.0f}"] for t in topics]
     toctree = "\n".join([t.page for t in topics] + ["measured"])
     total = sum(t.seconds for t in topics)
-    run_it = [f"- Anywhere with Python 3.11, 3.12 or 3.13: `{install_command(url)}`, then open a downloaded "
-              "notebook in Jupyter from any folder (servers and worker processes need Linux, or WSL2 on Windows).",
+    run_it = [f"- On Colab: upload a page's notebook and {{download}}`the package's wheel </downloads/{wheel}>` "
+              "(Files pane, both in `/content`) and run the notebook: its first code cell installs the wheel with "
+              "its pinned requirements.",
+              f"- Anywhere with Python 3.11, 3.12 or 3.13: `pip install {wheel}` (or `{install_command(url)}`), then "
+              "open a downloaded notebook in Jupyter from any folder (servers and worker processes need Linux, or "
+              "WSL2 on Windows).",
               "- In a clone of the repository: `make lab` (JupyterLab with your own copies of the notebooks)."]
     if url:
-        run_it.insert(0, f"- On Colab: each page's *Open in Colab* link; the notebook's first code cell installs "
-                         f"the package. The repository: <{url}>.")
+        run_it.insert(0, f"- On Colab from the repository: each page's *Open in Colab* link; the notebook's first "
+                         f"code cell installs the package. The repository: <{url}>.")
     return "\n".join([
         "# Advanced TensorFlow, tested", "",
         "The workbook's notebooks on advanced TensorFlow and Keras, each page the notebook itself with the outputs "
@@ -164,15 +195,17 @@ def measured_page(topics: list[Topic], preset: str, date: str, seed_table: Path 
 
 
 def write_source(topics: list[Topic], preset: str, date: str, source: Path, url: str | None) -> None:
-    """The Sphinx source folder: index.md, measured.md, notebooks/*.ipynb (executed), downloads/*.ipynb."""
+    """The Sphinx source folder: index.md, measured.md, notebooks/*.ipynb (executed), downloads/*.ipynb and the
+    package's wheel."""
     if source.exists():
         shutil.rmtree(source)
     (source / "notebooks").mkdir(parents=True)
     (source / "downloads").mkdir()
+    wheel = package_wheel(source / "downloads").name
     for topic in topics:
-        nbformat.write(topic_page(topic, preset, date, url), source / f"{topic.page}.ipynb")
+        nbformat.write(topic_page(topic, preset, date, url, wheel), source / f"{topic.page}.ipynb")
         shutil.copy(NOTEBOOKS / f"{topic.stem}.ipynb", source / "downloads" / f"{topic.stem}.ipynb")
-    (source / "index.md").write_text(index_page(topics, preset, date, url))
+    (source / "index.md").write_text(index_page(topics, preset, date, url, wheel))
     (source / "measured.md").write_text(measured_page(topics, preset, date))
 
 
