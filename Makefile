@@ -72,16 +72,17 @@ lint: $(STAMP)
 # Two pytest workers (pytest-xdist): the tests of one notebook share its kernel, so they stay on one worker
 # (--dist loadgroup). Per-test durations go to runs/test-durations.md.
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+WORKERS ?= 2
 unit: $(STAMP)
 	$(PYTEST) tests -q -m "not notebook and not slow and not browser"
 
 notebooks: $(STAMP)
-	$(PYTEST) tests/test_notebooks.py -q -n 2 --dist loadgroup -m notebook
+	$(PYTEST) tests/test_notebooks.py -q -n $(WORKERS) --dist loadgroup -m notebook
 
 # The longest groups are named first so the two workers finish together (pytest drops the repeated paths).
 LONGEST_FIRST := tests/test_notebooks.py tests/test_grade.py tests/test_grading_sandbox.py tests/distributed
 test: lint
-	$(PYTEST) $(LONGEST_FIRST) tests -q -n 2 --dist loadgroup --durations=15 --durations-file=runs/test-durations.md
+	$(PYTEST) $(LONGEST_FIRST) tests -q -n $(WORKERS) --dist loadgroup --durations=15 --durations-file=runs/test-durations.md
 
 # The learner's workspace: copies made once (never overwritten), JupyterLab without the instructor's tools.
 WORKSPACE ?= workspace

@@ -234,12 +234,32 @@ def floor_lines(entry: dict[str, Any]) -> list[str]:
 FLOORS_BLOCK_START = "**Floors and bounds over seeds**"
 
 
-def floors_block(entry: dict[str, Any]) -> str:
-    """The paragraph a notebook's collapsed audit block gives its floors (generated; see ``write_floors``)."""
+SHOWN_START = "Shown, not asserted (min / median / max over the same seeds):"
+_SHOWN_NAME = re.compile(r"^- `(\w+)`(?: \(([^)\n]*)\))?:", re.M)
+
+
+def floors_block(entry: dict[str, Any], shown: list[tuple[str, str]] = ()) -> str:
+    """The paragraph a notebook's collapsed audit block gives its floors (generated; see ``write_floors``), and
+    the spread of the ``shown`` figures, ``(name, what it is)``: measured and discussed, not asserted."""
     seeds = entry.get("seeds", [])
-    return "\n".join([f"{FLOORS_BLOCK_START} ({len(seeds)} seeds, {_seed_list(seeds)}, preset "
-                      f"`{entry.get('preset', '?')}`, {entry.get('date', '?')}; `notebooks/params/seed_figures.md`, "
-                      "checked by `tests/test_seeds.py`):", "", *floor_lines(entry)])
+    lines = [f"{FLOORS_BLOCK_START} ({len(seeds)} seeds, {_seed_list(seeds)}, preset "
+             f"`{entry.get('preset', '?')}`, {entry.get('date', '?')}; `notebooks/params/seed_figures.md`, "
+             "checked by `tests/test_seeds.py`):", "", *floor_lines(entry)]
+    if shown:
+        lines += ["", SHOWN_START, ""]
+        for name, what in shown:
+            stats = entry["figures"].get(name)
+            if stats is None:
+                raise KeyError(f"{name!r} is shown in the audit block but the sweep recorded no such figure")
+            lines.append(f"- `{name}`{f' ({what})' if what else ''}: {_fmt(stats['min'])} / "
+                         f"{_fmt(stats['median'])} / {_fmt(stats['max'])}")
+    return "\n".join(lines)
+
+
+def shown_names(block: str) -> list[tuple[str, str]]:
+    """The figures an audit block shows without asserting them (its ``SHOWN_START`` list), in order, each with
+    the words in parentheses after its name."""
+    return _SHOWN_NAME.findall(block.split(SHOWN_START, 1)[1]) if SHOWN_START in block else []
 
 
 _FLOORS_BLOCK = re.compile(re.escape(FLOORS_BLOCK_START) + r".*?(?=\n\n</details>)", re.S)
@@ -260,7 +280,8 @@ def write_floors(table: dict[str, Any], folder: Path) -> list[Path]:
         if last is None or not _FLOORS_BLOCK.search(last.source):
             continue
         match = _FLOORS_BLOCK.search(last.source)
-        new = last.source[:match.start()] + floors_block(entry) + last.source[match.end():]
+        block = floors_block(entry, shown_names(match.group(0)))
+        new = last.source[:match.start()] + block + last.source[match.end():]
         if new != last.source:
             last.source = new
             nbformat.write(nb, path)

@@ -141,6 +141,15 @@ def test_the_sweep_rewrites_each_notebooks_floors_paragraph(tmp_path):
     assert text == audit.replace(f"{seeds.FLOORS_BLOCK_START} (old):\n\n- stale", seeds.floors_block(entry))
     assert "10 seeds, 0-9" in text and "- `acc` >= 0.8: worst 0.9" in text
     assert seeds.write_floors({"01_a": entry}, tmp_path) == []  # nothing to change the second time
+    # figures shown but not asserted keep their place, their spread regenerated
+    nb = nbformat.read(tmp_path / "01_a.ipynb", as_version=4)
+    nb.cells[-1].source = nb.cells[-1].source.replace("\n\n</details>",
+                                                      f"\n\n{seeds.SHOWN_START}\n\n- `acc` (refit): old\n\n</details>")
+    nbformat.write(nb, tmp_path / "01_a.ipynb")
+    assert seeds.write_floors({"01_a": entry}, tmp_path) == [tmp_path / "01_a.ipynb"]
+    text = nbformat.read(tmp_path / "01_a.ipynb", as_version=4).cells[-1].source
+    assert text.endswith(f"{seeds.SHOWN_START}\n\n- `acc` (refit): 0.9 / 0.9 / 0.9\n\n</details>")
+    assert seeds.shown_names(text) == [("acc", "refit")]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -181,10 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     except fl.FlagError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 2
-    if flags.version:
-        import tensorflow as tf
+    if flags.version:  # the installed TensorFlow's version, read without importing it (an instant answer)
+        from importlib.metadata import version
 
-        print(f"TensorFlow ModelServer: {VERSION}+helpers.serving\nTensorFlow Library: {tf.__version__}", flush=True)
+        print(f"TensorFlow ModelServer: {VERSION}+helpers.serving\nTensorFlow Library: {version('tensorflow')}",
+              flush=True)
         return 0
     for ignored in fl.ignored_flags(flags):
         log.warning("accepted and ignored: %s", ignored)
