@@ -25,7 +25,7 @@ import yaml
 
 from helpers import seeds
 from helpers.logs import strip_ansi
-from helpers.runtime import RECORD_FILE_ENV, WORKDIR_ENV
+from helpers.runtime import FLOORS_KEY, RECORD_FILE_ENV, WORKDIR_ENV
 from helpers.workbook import NOTEBOOKS, ROOT, code_cells, find_notebooks
 
 PRESETS = ("ci", "classroom", "full")
@@ -46,6 +46,7 @@ class Result:
     figures: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # "cell N: ErrorName: message" when failed
     output: str = ""  # the executed notebook, relative to the run folder
+    floors: dict[str, Any] = field(default_factory=dict)  # helpers.check_floor: {name: {"op", "limit"}}
 
 
 def notebook_parameters(path: Path) -> dict[str, dict[str, Any]]:
@@ -160,7 +161,8 @@ def execute(nb: Path, parameters: dict, out_dir: Path, timeout: int) -> Result:
                 os.environ[key] = value
     seconds = round(time.perf_counter() - start, 1)
     figures = json.loads(figures_file.read_text()) if figures_file.exists() else {}
-    return Result(nb.stem, status, seconds, parameters, figures, error, output.name)
+    floors = figures.pop(FLOORS_KEY, {})  # what each figure was held to: the seed table's, not the report's
+    return Result(nb.stem, status, seconds, parameters, figures, error, output.name, floors)
 
 
 def summary_markdown(results: list[Result], title: str) -> str:

@@ -20,8 +20,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from helpers.runtime import FLOORS_KEY
-
 TABLE = Path(__file__).resolve().parents[1] / "notebooks" / "params" / "seed_figures.json"
 
 
@@ -74,7 +72,7 @@ def aggregate(runs: dict[int, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             for name, value in figures.items():
                 if _numeric(value):
                     entry["values"].setdefault(name, {})[str(seed)] = float(value)
-            for name, floor in (figures.get(FLOORS_KEY) or {}).items():
+            for name, floor in (r.get("floors") or {}).items():
                 known = entry.setdefault("floors", {}).setdefault(name, {"op": floor["op"], "limits": {}})
                 known["limits"][str(seed)] = floor["limit"]
     return {nb: {"seeds": e["seeds"], "failed": e["failed"], "floors": dict(sorted(e.get("floors", {}).items())),

@@ -25,8 +25,9 @@ def test_parse_seeds_refuses_what_is_not_a_seed_list(spec):
         seeds.parse_seeds(spec)
 
 
-def _result(notebook, status="passed", seconds=1.0, error="", **figures):
-    return {"notebook": notebook, "status": status, "seconds": seconds, "figures": figures, "error": error}
+def _result(notebook, status="passed", seconds=1.0, error="", floors=None, **figures):
+    return {"notebook": notebook, "status": status, "seconds": seconds, "figures": figures, "error": error,
+            "floors": floors or {}}
 
 
 def test_aggregate_min_median_max_per_figure_and_failures():
