@@ -134,7 +134,8 @@ LIMITS: dict[str, Limit] = {
     "num_samples": _int(100, why="fewer and LIME's local fit is mostly noise"),
     "shap_nsamples": _int(50),
     "background_size": _int(5, 500),
-    "explain_count": _int(10, 300, "the shapes test set has 300 images"),
+    "explain_count": _int(10, 300, "Kernel SHAP and LIME cost model calls per explained row"),
+    "image_count": _int(10, 300, "the shapes test set has 300 images"),
 }
 
 NOTEBOOK_LIMITS: dict[str, dict[str, Limit]] = {
