@@ -262,7 +262,7 @@ def record_floor(name: str, value: Any, op: str, limit: float) -> bool:
     """
     if op not in _COMPARE:
         raise ValueError(f"check_floor({name!r}): op must be one of {', '.join(_COMPARE)}, not {op!r}")
-    value, limit = float(record(name, value)), float(limit.item() if hasattr(limit, "item") else limit)
+    value, limit = float(record(name, value)), float(limit)
     floors = {**RECORDED.get(FLOORS_KEY, {}), name: {"op": op, "limit": float(f"{limit:.6g}")}}
     record(FLOORS_KEY, floors)
     return _COMPARE[op](value, limit)

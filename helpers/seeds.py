@@ -275,9 +275,9 @@ def write_floors(table: dict[str, Any], folder: Path) -> list[Path]:
             continue
         nb = nbformat.read(path, as_version=4)
         last = nb.cells[-1] if nb.cells else None
-        if last is None or not _FLOORS_BLOCK.search(last.source):
+        match = _FLOORS_BLOCK.search(last.source) if last is not None else None
+        if match is None:
             continue
-        match = _FLOORS_BLOCK.search(last.source)
         block = floors_block(entry, shown_names(match.group(0)))
         new = last.source[:match.start()] + block + last.source[match.end():]
         if new != last.source:
