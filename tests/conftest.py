@@ -7,7 +7,11 @@ another configuration (or a fresh process) start a subprocess. Pure-Python test 
 so ``make unit`` on them takes seconds.
 """
 
+from pathlib import Path
+
 import pytest
+
+RECORDED_DURATIONS = Path(__file__).resolve().parent.parent / "docs" / "test-durations.md"
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +38,22 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     reports = [r for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
                for r in terminalreporter.stats.get(key, []) if hasattr(r, "duration")]
     durations.write(path, reports, exitstatus, worker_count=getattr(config.option, "numprocesses", None))
+
+
+def _ordering_unit(item) -> str:
+    """The tests ordered as one block: an xdist group (one worker runs it all), else a module, kept together so
+    that a worker sets up a module-scoped fixture (a served model, a search) once, not once per interleaving."""
+    marker = item.get_closest_marker("xdist_group")
+    if marker:
+        return "@" + str(marker.args[0] if marker.args else marker.kwargs.get("name"))
+    return item.nodeid.split("::")[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup``, the longest blocks first by the durations of the committed fresh-clone run
+    (docs/test-durations.md): the workers stay busy to the end instead of one of them finishing a long unit alone."""
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    from tests.support import durations
+
+    items[:] = durations.longest_first(items, durations.read(RECORDED_DURATIONS), _ordering_unit)

@@ -102,3 +102,28 @@ def test_installed_packages_have_compiled_bytecode():
     for module in (tf, keras):
         cached = Path(importlib.util.cache_from_source(module.__file__))
         assert cached.exists(), f"{module.__name__} has no compiled bytecode ({cached}): reinstall with bytecode"
+
+
+def test_recorded_durations_order_the_longest_blocks_first(tmp_path):
+    from types import SimpleNamespace
+
+    from tests.support import durations
+
+    reports = [SimpleNamespace(nodeid=n, duration=s, when="call", outcome="passed")
+               for n, s in [("a.py::x@g", 5.0), ("a.py::y@g", 1.0), ("b.py::z", 2.0), ("c.py::w", 9.0)]]
+    path = durations.write(tmp_path / "d.md", reports, 0, worker_count=2)
+    assert durations.read(path) == {"a.py::x": 5.0, "a.py::y": 1.0, "b.py::z": 2.0, "c.py::w": 9.0}
+    assert durations.read(tmp_path / "missing.md") == {}
+    items = [SimpleNamespace(nodeid=n) for n in ["a.py::x", "b.py::z", "a.py::y", "c.py::w", "d.py::new"]]
+    block = {"a.py::x": "g", "a.py::y": "g"}
+    ordered = durations.longest_first(items, durations.read(path), lambda i: block.get(i.nodeid, i.nodeid))
+    assert [i.nodeid for i in ordered] == ["c.py::w", "a.py::x", "a.py::y", "b.py::z", "d.py::new"]
+
+
+def test_the_committed_durations_cover_the_long_tests():
+    from tests.conftest import RECORDED_DURATIONS
+    from tests.support import durations
+
+    recorded = durations.read(RECORDED_DURATIONS)
+    assert len(recorded) > 500, "docs/test-durations.md: copy runs/test-durations.md of a fresh-clone make test"
+    assert any("test_notebook_runs_top_to_bottom" in n for n in recorded)

@@ -33,3 +33,34 @@ def write(path: str | Path, reports: list, exitstatus: int, worker_count: int | 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def read(path: str | Path) -> dict[str, float]:
+    """``{nodeid: seconds}`` from a table :func:`write` made (the ``@group`` suffix of xdist left out); ``{}``
+    when the file is missing."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    found: dict[str, float] = {}
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[2].startswith("`"):
+            try:
+                found[cells[2].strip("`").split("@")[0]] = float(cells[0])
+            except ValueError:
+                continue
+    return found
+
+
+def longest_first(items: list, recorded: dict[str, float], block_of) -> list:
+    """``items`` in blocks (the tests with the same ``block_of(item)``, in their order), the blocks ordered by
+    their recorded seconds, longest first, so that with ``--dist loadgroup --no-loadscope-reorder`` each free
+    worker takes the longest work left (the longest-processing-time rule). Blocks with no record keep their
+    order, after the rest."""
+    seconds: dict[str, float] = defaultdict(float)
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        unit = block_of(item)
+        seconds[unit] += recorded.get(item.nodeid, 0.0)
+        first.setdefault(unit, index)
+    return sorted(items, key=lambda item: (-seconds[block_of(item)], first[block_of(item)]))
