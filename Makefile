@@ -31,7 +31,7 @@ help:
 	@echo "make seeds    run ONLY=$(ONLY) over SEEDS=$(SEEDS) (ci preset); merge min/median/max into notebooks/params/seed_figures.*"
 	@echo "make unit     the fast tier (under 2 min): everything but notebooks, servers, searches, workers, browser"
 	@echo "make notebooks  every notebook top to bottom (ci preset) with the three-way test of its exercise checks"
-	@echo "make test     lint + every test (CI): both tiers, grading, servers, browser; 2 pytest workers"
+	@echo "make test     lint + every test (CI): both tiers, grading, servers, browser; 3 pytest workers"
 	@echo "make lab      JupyterLab on 127.0.0.1 in your workspace/: the lessons, empty answer cells, solutions at the end"
 	@echo "make lab-instructor  JupyterLab on the full notebooks/ with nbgrader's instructor tools"
 	@echo "make student  student copies (solutions removed) into student/"
@@ -69,10 +69,11 @@ lint: $(STAMP)
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
 # Tiers: `unit` for the edit-and-test loop; `notebooks` after editing a notebook or a check; `test` is CI.
-# Two pytest workers (pytest-xdist): the tests of one notebook share its kernel, so they stay on one worker
-# (--dist loadgroup). Per-test durations go to runs/test-durations.md.
+# Three pytest workers (pytest-xdist) on two cores: while one waits on a server, a kernel or a time-out, the others
+# compute (the cores were 80 % busy with two, 97 % with three). The tests of one notebook share its kernel, so
+# they stay on one worker (--dist loadgroup). Per-test durations go to runs/test-durations.md.
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
-WORKERS ?= 2
+WORKERS ?= 3
 unit: $(STAMP)
 	$(PYTEST) tests -q -m "not notebook and not slow and not browser"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from tests.support.output_noise import classify, ends_in_record, unwanted_output
@@ -85,20 +84,3 @@ def test_only_a_bare_record_call_as_the_last_statement_echoes():
     assert not ends_in_record("helpers.record('x', 1);")  # a trailing semicolon: IPython shows nothing
     assert not ends_in_record("%%time\nhelpers.record('x', 1")  # unparsable
     assert not ends_in_record("")
-
-
-@pytest.mark.slow
-def test_the_tuning_pools_workers_import_tensorflow_without_cpp_log_lines(capfd):
-    """The pool's workers share this process's stderr, as they share a kernel's: nothing of TensorFlow's C++
-    start-up may reach it (TF_CPP_MIN_LOG_LEVEL alone does not hide absl's pre-initialisation lines)."""
-    from helpers.tuning import launch
-
-    launch.stop_worker_pool()  # fresh workers: a reused pool imported TensorFlow long ago
-    try:
-        warm = list(launch.start_worker_pool(2))
-    finally:
-        stopped = launch.stop_worker_pool()
-    assert len(warm) == 2 and all(w["import_s"] > 1 for w in warm) and stopped  # TensorFlow was imported there
-    captured = capfd.readouterr()
-    noise = [line for line in (captured.out + captured.err).splitlines() if classify(line, "stdout")]
-    assert noise == [], noise
