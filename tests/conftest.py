@@ -51,8 +51,10 @@ def _ordering_unit(item) -> str:
 
 def pytest_collection_modifyitems(config, items):
     """Under ``--dist loadgroup``, the longest blocks first by the durations of the committed fresh-clone run
-    (docs/test-durations.md): the workers stay busy to the end instead of one of them finishing a long unit alone."""
-    if getattr(config.option, "dist", "no") != "loadgroup":
+    (docs/test-durations.md): the workers stay busy to the end instead of one of them finishing a long unit alone.
+    The workers collect and their order is what xdist schedules; xdist sets ``dist`` to ``"no"`` there and
+    ``loadgroup`` instead."""
+    if not (getattr(config.option, "loadgroup", False) or getattr(config.option, "dist", "no") == "loadgroup"):
         return
     from tests.support import durations
 

@@ -35,6 +35,12 @@ def write(path: str | Path, reports: list, exitstatus: int, worker_count: int | 
     return path
 
 
+def test_id(nodeid: str) -> str:
+    """A test's id without the ``@group`` suffix xdist's loadgroup adds in its workers (it may be there or not,
+    depending on which collection hook ran first)."""
+    return nodeid.split("@")[0]
+
+
 def read(path: str | Path) -> dict[str, float]:
     """``{nodeid: seconds}`` from a table :func:`write` made (the ``@group`` suffix of xdist left out); ``{}``
     when the file is missing."""
@@ -46,7 +52,7 @@ def read(path: str | Path) -> dict[str, float]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 3 and cells[2].startswith("`"):
             try:
-                found[cells[2].strip("`").split("@")[0]] = float(cells[0])
+                found[test_id(cells[2].strip("`"))] = float(cells[0])
             except ValueError:
                 continue
     return found
@@ -61,6 +67,6 @@ def longest_first(items: list, recorded: dict[str, float], block_of) -> list:
     first: dict[str, int] = {}
     for index, item in enumerate(items):
         unit = block_of(item)
-        seconds[unit] += recorded.get(item.nodeid, 0.0)
+        seconds[unit] += recorded.get(test_id(item.nodeid), 0.0)
         first.setdefault(unit, index)
     return sorted(items, key=lambda item: (-seconds[block_of(item)], first[block_of(item)]))
