@@ -70,7 +70,7 @@ lint: $(STAMP)
 
 # Tiers: `unit` for the edit-and-test loop; `notebooks` after editing a notebook or a check; `test` is CI.
 # Three pytest workers (pytest-xdist) on two cores: while one waits on a server, a kernel or a time-out, the others
-# compute (the cores were 80 % busy with two, 97 % with three). The tests of one notebook share its kernel, so
+# compute (the cores were 80 % busy with two, 95-98 % with three). The tests of one notebook share its kernel, so
 # they stay on one worker (--dist loadgroup). Per-test durations go to runs/test-durations.md.
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 WORKERS ?= 3
