@@ -101,6 +101,35 @@ def import_tensorflow_quietly():
     return tf
 
 
+# Keras 3 imports scikit-learn, pandas and matplotlib at start-up when they are installed, each behind
+# ``try: import ... except ImportError`` (keras 3.15: src/wrappers/sklearn_wrapper.py and fixes.py,
+# src/trainers/data_adapters/array_slicing.py, src/visualization/plot_image_gallery.py): about 1.6 of the
+# 5 CPU-seconds that ``import tensorflow`` takes here (docs/measurements.md).
+KERAS_OPTIONAL_LIBRARIES = ("sklearn", "pandas", "matplotlib")
+
+
+def import_tensorflow_without_keras_extras():
+    """Import TensorFlow with Keras's optional scikit-learn, pandas and matplotlib integrations off, for a
+    process that never gives Keras a DataFrame, a scikit-learn estimator or a figure to draw (the serving
+    stand-in, the training workers): it starts about 1.6 CPU-seconds sooner. The libraries stay importable
+    afterwards for other code (the workers read the digits through scikit-learn); Keras in this process goes
+    on without them. A no-op where TensorFlow is already imported."""
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    hidden = [name for name in KERAS_OPTIONAL_LIBRARIES if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # the import system's "not installed": Keras's ImportError branch
+    try:
+        import tensorflow as tf
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return tf
+
+
 def quiet_worker() -> None:
     """Quiet a worker process that a notebook starts (joblib's pool: :func:`helpers.procs.bind_process_pool`
     runs this in each): the log settings and warning filters of :func:`quiet`, and TensorFlow imported by

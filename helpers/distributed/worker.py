@@ -34,9 +34,10 @@ from pathlib import Path
 from helpers.data import load_digits
 from helpers.distributed.cluster import is_chief, tasks
 from helpers.models import make_mlp
-from helpers.runtime import quiet, seed_everything
+from helpers.runtime import import_tensorflow_without_keras_extras, quiet, seed_everything
 
 quiet()  # before TensorFlow is imported, so its C++ start-up noise stays out of the logs
+import_tensorflow_without_keras_extras()  # this script hands Keras arrays only
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

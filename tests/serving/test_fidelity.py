@@ -129,6 +129,16 @@ def test_version_flag_prints_and_exits_zero():
     assert lines[0].startswith("TensorFlow ModelServer: ") and lines[1] == f"TensorFlow Library: {tf.__version__}"
 
 
+def test_the_server_runs_tensorflow_without_keras_extras(server):
+    """The stand-in imports TensorFlow with Keras's optional scikit-learn, pandas and matplotlib integrations off
+    (helpers.runtime.import_tensorflow_without_keras_extras): their compiled modules are not in its memory."""
+    import psutil
+
+    loaded = {Path(m.path).parts for m in psutil.Process(server.process.pid).memory_maps() if m.path}
+    packages = {part for parts in loaded for part in parts if part in ("tensorflow", "sklearn", "pandas", "matplotlib")}
+    assert packages == {"tensorflow"}
+
+
 def test_ignored_flags_are_logged_once(server):
     log = server.log_path.read_text()
     assert log.count("accepted and ignored: --enable_profiler=False") == 1

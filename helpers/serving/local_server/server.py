@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.runtime import import_tensorflow_without_keras_extras
 from helpers.serving.local_server import flags as fl
 from helpers.serving.local_server import status as st
 from helpers.serving.local_server.monitoring import read_monitoring_config
@@ -189,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for ignored in fl.ignored_flags(flags):
         log.warning("accepted and ignored: %s", ignored)
+    # The server hands Keras no DataFrame, estimator or figure: TensorFlow without Keras's extras starts sooner
+    import_tensorflow_without_keras_extras()
     try:
         setup = read_configuration(flags)
         manager = build_manager(flags, setup)
