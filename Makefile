@@ -43,18 +43,28 @@ help:
 	@echo "make python   which Python make takes (newest supported on PATH, or PYTHON=...)"
 
 # uv installs the same pins as pip in about 1 min instead of about 3; pip takes over if uv fails.
-# --compile-bytecode as pip does: the environment may set PYTHONDONTWRITEBYTECODE, and without .pyc files
-# every process would compile TensorFlow from source on import (20 s instead of 10 here).
+# Bytecode: Python writes a module's .pyc the first time one imports it (its default, which the environment may
+# turn off: PYTHONDONTWRITEBYTECODE is not passed on here), so the install compiles only what is imported: two
+# processes at once import TensorFlow's stack and the Jupyter, grading and test stack. 13 s instead of the 23 s of
+# compiling all 15,000 modules at install (--compile-bytecode), most of which no process imports
+# (docs/measurements.md); without any .pyc every process would compile TensorFlow on import (13.5 s instead of 5).
+unexport PYTHONDONTWRITEBYTECODE
 UV := uv==0.13.9
+WARM_TENSORFLOW := from helpers.runtime import import_tensorflow_quietly as tf; tf(); import keras_tuner
+WARM_THE_REST := pandas, matplotlib.pyplot, sklearn.model_selection, sklearn.base, scipy.stats, nbgrader.apps, \
+	nbclient, papermill, ipykernel.kernelapp, jupyterlab, jupyter_server.serverapp, nbconvert, playwright.sync_api, \
+	xdist, psutil, pytest, grpc, requests
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(MAKE) --no-print-directory python
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(UV) || echo "uv could not be installed: pip installs the pins"
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt \
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt \
 		|| $(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . \
 		|| $(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -c "$(WARM_TENSORFLOW)" & warming=$$!; \
+		$(BIN)/python -c "import $(WARM_THE_REST)"; rest=$$?; wait $$warming && test $$rest = 0
 	@touch $(STAMP)
 
 run: $(STAMP)

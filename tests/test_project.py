@@ -92,7 +92,7 @@ def test_the_set_up_cell_installs_the_package_where_it_is_missing(notebook):
 
 
 def test_installed_packages_have_compiled_bytecode():
-    # Without .pyc files (an installer that skips compiling, and PYTHONDONTWRITEBYTECODE set) every process
+    # Without .pyc files (none written at install, and PYTHONDONTWRITEBYTECODE passed on by make) every process
     # compiles TensorFlow from source when it imports it: twice the import time, in every worker process.
     import importlib.util
 
