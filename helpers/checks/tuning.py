@@ -90,10 +90,11 @@ class RecordingMLP(DigitsHyperModel):
 
     LEARNING_RATES = (1e-2, 3e-2)
 
-    def __init__(self, num_features: int = 64, num_classes: int = 10) -> None:
+    def __init__(self, num_features: int = 64, num_classes: int = 10, fit_problem=None) -> None:
         super().__init__(num_features, num_classes)
         self.builds: list[tuple[dict, object]] = []
         self.fits: list[dict] = []
+        self.fit_problem = fit_problem  # fit record -> what is wrong with it, or None: stops the search at once
 
     def build(self, hp):
         """The lesson's MLP for ``hp`` (recorded in :attr:`builds`)."""
@@ -102,12 +103,16 @@ class RecordingMLP(DigitsHyperModel):
         return model
 
     def fit(self, hp, model, *args, **kwargs):
-        """``model.fit(*args, **kwargs)``, recorded in :attr:`fits`."""
-        callbacks = list(kwargs.get("callbacks") or [])
+        """``model.fit(*args, **kwargs)``, recorded in :attr:`fits`. A problem that ``fit_problem`` finds in
+        what the fit was given ends the whole search before it trains (Keras Tuner's ``FatalError``)."""
         x = args[0] if args else kwargs.get("x")
+        record = {"model": model, "callbacks": list(kwargs.get("callbacks") or []),
+                  "epochs_asked": kwargs.get("epochs", 1), "rows": len(x)}
+        problem = self.fit_problem(record) if self.fit_problem else None
+        if problem:
+            raise kt.errors.FatalError(problem)
         history = model.fit(*args, **kwargs)
-        self.fits.append({"model": model, "callbacks": callbacks, "epochs_asked": kwargs.get("epochs", 1),
-                          "epochs_run": len(history.epoch), "rows": len(x)})
+        self.fits.append({**record, "epochs_run": len(history.epoch)})
         return history
 
     def hp_values_of(self, model) -> dict | None:
@@ -144,6 +149,26 @@ def _completed(tuner) -> list:
     return [tuner.oracle.trials[k] for k in sorted(tuner.oracle.trials, key=int)]
 
 
+def _search_fit_problem(fit: dict, rows: int) -> str | None:
+    """What is wrong with what exercise 3's search gave one trial's fit (a :class:`RecordingMLP` record), or None."""
+    import keras
+
+    stops = [c for c in fit["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
+    if not stops:
+        return ("the trials' fits got no EarlyStopping: pass callbacks=[keras.callbacks.EarlyStopping(...)] to "
+                "tuner.search, which hands a copy to every trial's fit")
+    if not all(str(c.monitor).startswith("val_") for c in stops):
+        return "EarlyStopping must watch a validation metric (monitor='val_accuracy'), not a training one"
+    if not all(c.patience <= MAX_PATIENCE for c in stops):
+        return (f"a patience of {max(c.patience for c in stops)} epochs lets a trial run on long after its best: "
+                f"use 2 (at most {MAX_PATIENCE})")
+    if fit["epochs_asked"] != SEARCH_EPOCHS:
+        return f"search with epochs={SEARCH_EPOCHS} as the cap (the trials got epochs={fit['epochs_asked']})"
+    if fit["rows"] != rows:
+        return "search on the training rows only; the validation rows go in validation_data"
+    return None
+
+
 def _is_tuner(tuner) -> bool:
     return isinstance(tuner, kt.Tuner) and hasattr(tuner, "oracle")
 
@@ -166,9 +191,12 @@ def check_search_and_refit(search_and_refit, directory, seed: int = 0) -> None:
         raise ExerciseError("No function yet. Hint: define search_and_refit(hypermodel, train, validation, "
                             "directory, seed) returning (tuner, model, epochs)")
     ((x, y), (x_val, y_val)), (x_test, y_test) = _digits(seed)
-    hypermodel = RecordingMLP(x.shape[1], int(y.max()) + 1)
+    hypermodel = RecordingMLP(x.shape[1], int(y.max()) + 1, fit_problem=lambda fit: _search_fit_problem(fit, len(x)))
     keras.utils.set_random_seed(seed)
-    result = search_and_refit(hypermodel, (x, y), (x_val, y_val), directory, seed)
+    try:
+        result = search_and_refit(hypermodel, (x, y), (x_val, y_val), directory, seed)
+    except kt.errors.FatalError as err:  # the first trial's fit was given the wrong things: no need to train
+        raise ExerciseError(f"Not yet. Hint: {err}") from None
     check(isinstance(result, tuple) and len(result) == 3, f"return a tuple (tuner, model, epochs), got "
                                                           f"{type(result).__name__}")
     tuner, model, epochs = result
@@ -178,19 +206,9 @@ def check_search_and_refit(search_and_refit, directory, seed: int = 0) -> None:
     _completed(tuner)
     searched = [f for f in hypermodel.fits if f["model"] is not model]
     check(len(searched) == TRIALS, f"expected one fit per trial ({TRIALS}), the hypermodel saw {len(searched)}")
-    for fit in searched:
-        stops = [c for c in fit["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
-        check(stops, "the trials' fits got no EarlyStopping: pass callbacks=[keras.callbacks.EarlyStopping"
-                     "(...)] to tuner.search, which hands a copy to every trial's fit")
-        check(all(str(c.monitor).startswith("val_") for c in stops),
-              "EarlyStopping must watch a validation metric (monitor='val_accuracy'), not a training one")
-        check(all(c.patience <= MAX_PATIENCE for c in stops),
-              f"a patience of {max(c.patience for c in stops)} epochs lets a trial run on long after its "
-              f"best: use 2 (at most {MAX_PATIENCE})")
-        check(fit["epochs_asked"] == SEARCH_EPOCHS, f"search with epochs={SEARCH_EPOCHS} as the cap "
-                                                    f"(the trials got epochs={fit['epochs_asked']})")
-        check(fit["rows"] == len(x), "search on the training rows only; the validation rows go in "
-                                     "validation_data")
+    for fit in searched:  # the hypermodel checked each fit before it trained; the same, in case it was bypassed
+        problem = _search_fit_problem(fit, len(x))
+        check(problem is None, problem)
     check(isinstance(model, keras.Model), f"the second item must be the refit Keras model, got "
                                           f"{type(model).__name__}")
     best = tuner.oracle.get_best_trials(1)[0]

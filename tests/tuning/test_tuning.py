@@ -99,6 +99,16 @@ def test_each_tuner_runs_exactly_max_trials_and_logs_them(tmp_path, tiny_data, n
 
 
 # ------------------------------------------------------------------------------------------- failures
+def test_a_fit_problem_the_check_sees_stops_the_search_before_it_trains(tmp_path):
+    """Exercise 3's check reads what each trial's fit is given before it trains: a wrong search ends at once."""
+    hypermodel = exercise.RecordingMLP(fit_problem=lambda fit: f"asked for {fit['epochs_asked']} epochs")
+    x, y = np.zeros((8, 64), "float32"), np.zeros(8, "int64")
+    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, directory=tmp_path, project_name="p")
+    with pytest.raises(kt.errors.FatalError, match="asked for 3 epochs"):
+        tuner.search(x, y, epochs=3, validation_data=(x, y), verbose=0)
+    assert hypermodel.fits == [] and len(tuner.oracle.trials) == 1  # nothing trained; the first trial ended it
+
+
 @pytest.mark.slow
 def test_failed_trials_are_found_although_search_returns(tmp_path, tiny_data, capsys):
     tuner = _search("random", tmp_path, tiny_data, max_trials=2, hypermodel=TinyHyperModel(fail=True))
