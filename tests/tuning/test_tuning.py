@@ -99,6 +99,7 @@ def test_each_tuner_runs_exactly_max_trials_and_logs_them(tmp_path, tiny_data, n
 
 
 # ------------------------------------------------------------------------------------------- failures
+@pytest.mark.slow
 def test_a_fit_problem_the_check_sees_stops_the_search_before_it_trains(tmp_path):
     """Exercise 3's check reads what each trial's fit is given before it trains: a wrong search ends at once."""
     hypermodel = exercise.RecordingMLP(fit_problem=lambda fit: f"asked for {fit['epochs_asked']} epochs")
