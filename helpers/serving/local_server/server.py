@@ -190,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for ignored in fl.ignored_flags(flags):
         log.warning("accepted and ignored: %s", ignored)
-    # The server hands Keras no DataFrame, estimator or figure: TensorFlow without Keras's extras starts sooner
-    import_tensorflow_without_keras_extras()
     try:
-        setup = read_configuration(flags)
+        setup = read_configuration(flags)  # before TensorFlow: a bad flag or config file fails at once
+        # The server hands Keras no DataFrame, estimator or figure: TensorFlow without Keras's extras starts sooner
+        import_tensorflow_without_keras_extras()
         manager = build_manager(flags, setup)
     except fl.ConfigParseError as err:
         print(err.parser_line, file=sys.stderr, flush=True)  # protobuf's text_format.cc error line
