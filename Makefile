@@ -44,13 +44,14 @@ help:
 
 # uv installs the same pins as pip in about 1 min instead of about 3; pip takes over if uv fails.
 # Bytecode: Python writes a module's .pyc the first time one imports it (its default, which the environment may
-# turn off: PYTHONDONTWRITEBYTECODE is not passed on here), so the install compiles only what is imported: two
-# processes at once import TensorFlow's stack and the Jupyter, grading and test stack. 13 s instead of the 23 s of
-# compiling all 15,000 modules at install (--compile-bytecode), most of which no process imports
-# (docs/measurements.md); without any .pyc every process would compile TensorFlow on import (13.5 s instead of 5).
+# turn off: make does not pass PYTHONDONTWRITEBYTECODE on), so the install compiles what is imported instead of all
+# 15,000 modules (--compile-bytecode), most of which no process imports: two processes at once import TensorFlow's
+# stack and the Jupyter, grading and test stack (the libraries Keras imports too, so they compile while TensorFlow's
+# own modules do). 13 s instead of 23 s here (docs/measurements.md). What they leave out (SHAP, LIME, Sphinx, ...)
+# is compiled by the first process that imports it; without any .pyc every process would compile TensorFlow.
 unexport PYTHONDONTWRITEBYTECODE
 UV := uv==0.13.9
-WARM_TENSORFLOW := from helpers.runtime import import_tensorflow_quietly as tf; tf(); import keras_tuner
+WARM_TENSORFLOW := from helpers.runtime import import_tensorflow_quietly; import_tensorflow_quietly(); import keras_tuner
 WARM_THE_REST := pandas, matplotlib.pyplot, sklearn.model_selection, sklearn.base, scipy.stats, nbgrader.apps, \
 	nbclient, papermill, ipykernel.kernelapp, jupyterlab, jupyter_server.serverapp, nbconvert, playwright.sync_api, \
 	xdist, psutil, pytest, grpc, requests
@@ -63,7 +64,7 @@ $(STAMP): requirements.txt pyproject.toml
 		|| $(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . \
 		|| $(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -c "$(WARM_TENSORFLOW)" & warming=$$!; \
+	$(BIN)/python -c "$(WARM_TENSORFLOW)" & warming=$$!; trap 'kill $$warming 2>/dev/null' INT TERM; \
 		$(BIN)/python -c "import $(WARM_THE_REST)"; rest=$$?; wait $$warming && test $$rest = 0
 	@touch $(STAMP)
 

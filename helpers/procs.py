@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
-# gRPC's fork handlers restart its poller thread in a forked child, which then aborts (SIGABRT) when the child
-# closes file descriptors before exec: grpc/grpc#43055, since grpcio 1.81 (1.85.3 here). This launcher forks only
-# to exec, which needs no fork support. gRPC reads the setting when it first starts, so this must run before any
-# channel or server exists in the process: ``import helpers`` comes first in every notebook and entry point.
+# start() passes a preexec_fn (the death signal), so CPython forks with fork(), not vfork(), and gRPC's atfork
+# handlers run in the child: they restart gRPC's poller there, which aborts the child (SIGABRT) when it closes
+# file descriptors before exec (grpc/grpc#43055, reported for 1.81.1; 1.85.3 here: 16 children of 200). A fork
+# that only execs needs no fork support. It is read when grpc is imported: ``import helpers`` comes first in
+# every notebook and entry point. Children inherit "false"; a user's own setting is kept (and with it the risk).
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 # Looked up once here: the child of a fork must not import anything (another thread may hold the import lock).
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None

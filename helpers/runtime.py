@@ -101,19 +101,21 @@ def import_tensorflow_quietly():
     return tf
 
 
-# Keras 3 imports scikit-learn, pandas and matplotlib at start-up when they are installed, each behind
-# ``try: import ... except ImportError`` (keras 3.15: src/wrappers/sklearn_wrapper.py and fixes.py,
-# src/trainers/data_adapters/array_slicing.py, src/visualization/plot_image_gallery.py): about 1.6 of the
-# 5 CPU-seconds that ``import tensorflow`` takes here (docs/measurements.md).
+# Keras 3 imports scikit-learn, pandas and matplotlib at start-up when they are installed, every module-level import
+# of them in keras/src behind ``try: ... except ImportError`` (keras 3.15.1: wrappers/, trainers/data_adapters/
+# array_slicing.py, visualization/): about 1.6 of the 5 CPU-seconds ``import tensorflow`` takes here.
 KERAS_OPTIONAL_LIBRARIES = ("sklearn", "pandas", "matplotlib")
 
 
 def import_tensorflow_without_keras_extras():
     """Import TensorFlow with Keras's optional scikit-learn, pandas and matplotlib integrations off, for a
-    process that never gives Keras a DataFrame, a scikit-learn estimator or a figure to draw (the serving
-    stand-in, the training workers): it starts about 1.6 CPU-seconds sooner. The libraries stay importable
-    afterwards for other code (the workers read the digits through scikit-learn); Keras in this process goes
-    on without them. A no-op where TensorFlow is already imported."""
+    process that never gives Keras a DataFrame, a scikit-learn estimator or a figure to draw: the serving
+    stand-in (it then starts about 1.6 CPU-seconds sooner) and the training workers (pandas and matplotlib
+    only: they read the digits through scikit-learn right after). In that process ``keras.wrappers``'
+    scikit-learn classes say scikit-learn is missing, DataFrames are not among Keras's array types and
+    ``keras.visualization`` cannot draw; the libraries themselves stay importable. It changes ``sys.modules``
+    for the whole process: call it at start-up, before other threads run. A no-op where TensorFlow is
+    already imported."""
     import sys
 
     if "tensorflow" in sys.modules:

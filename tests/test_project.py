@@ -2,6 +2,7 @@
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -92,16 +93,23 @@ def test_the_set_up_cell_installs_the_package_where_it_is_missing(notebook):
 
 
 def test_installed_packages_have_compiled_bytecode():
-    # Without .pyc files (none written at install, and PYTHONDONTWRITEBYTECODE passed on by make) every process
-    # compiles TensorFlow from source when it imports it: twice the import time, in every worker process.
+    # Without .pyc files (none written at install, and PYTHONDONTWRITEBYTECODE set) every process compiles
+    # TensorFlow from source when it imports it: twice the import time, in every worker process. make's install
+    # writes them (its warm-up imports) before it touches .venv/.installed; a .pyc newer than that was written by a
+    # later process, which a run with PYTHONDONTWRITEBYTECODE set would have paid for in every process.
     import importlib.util
 
     import keras
     import tensorflow as tf
 
+    stamp = ROOT / ".venv" / ".installed"
+    installed_by_make = stamp.exists() and Path(sys.prefix).resolve() == stamp.parent.resolve()
     for module in (tf, keras):
         cached = Path(importlib.util.cache_from_source(module.__file__))
         assert cached.exists(), f"{module.__name__} has no compiled bytecode ({cached}): reinstall with bytecode"
+        if installed_by_make:
+            assert cached.stat().st_mtime <= stamp.stat().st_mtime, \
+                f"{cached} was written after the install: make's warm-up imports no longer import {module.__name__}"
 
 
 def test_recorded_durations_order_the_longest_blocks_first(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import keras_tuner as kt
 import numpy as np
@@ -86,15 +86,17 @@ class RecordingMLP(DigitsHyperModel):
     validation accuracy levels off within a few epochs, so early stopping ends trials soon; compiled with
     accuracy. It records every model it builds (``builds``: ``(hp values, model)``) and every fit that goes
     through it (``fits``: the callbacks, the epochs asked and run, the number of rows), so a check can see
-    what the tuner did without trusting what the learner says it did."""
+    what the tuner did without trusting what the learner says it did. ``find_fit_problem`` (a fit record ->
+    what is wrong with it, or None) is asked about the first fit, a search's first trial, before it trains."""
 
     LEARNING_RATES = (1e-2, 3e-2)
 
-    def __init__(self, num_features: int = 64, num_classes: int = 10, fit_problem=None) -> None:
+    def __init__(self, num_features: int = 64, num_classes: int = 10,
+                 find_fit_problem: Callable[[dict], str | None] | None = None) -> None:
         super().__init__(num_features, num_classes)
         self.builds: list[tuple[dict, object]] = []
         self.fits: list[dict] = []
-        self.fit_problem = fit_problem  # fit record -> what is wrong with it, or None: stops the search at once
+        self.find_fit_problem = find_fit_problem
 
     def build(self, hp):
         """The lesson's MLP for ``hp`` (recorded in :attr:`builds`)."""
@@ -103,12 +105,13 @@ class RecordingMLP(DigitsHyperModel):
         return model
 
     def fit(self, hp, model, *args, **kwargs):
-        """``model.fit(*args, **kwargs)``, recorded in :attr:`fits`. A problem that ``fit_problem`` finds in
-        what the fit was given ends the whole search before it trains (Keras Tuner's ``FatalError``)."""
+        """``model.fit(*args, **kwargs)``, recorded in :attr:`fits`. On the first fit (the first trial's; a later
+        one may be a refit through ``hypermodel.fit``), a problem ``find_fit_problem`` names ends the whole search
+        before anything trains: Keras Tuner re-raises a ``FatalError`` from a trial instead of going on."""
         x = args[0] if args else kwargs.get("x")
         record = {"model": model, "callbacks": list(kwargs.get("callbacks") or []),
                   "epochs_asked": kwargs.get("epochs", 1), "rows": len(x)}
-        problem = self.fit_problem(record) if self.fit_problem else None
+        problem = self.find_fit_problem(record) if self.find_fit_problem and not self.fits else None
         if problem:
             raise kt.errors.FatalError(problem)
         history = model.fit(*args, **kwargs)
@@ -191,7 +194,8 @@ def check_search_and_refit(search_and_refit, directory, seed: int = 0) -> None:
         raise ExerciseError("No function yet. Hint: define search_and_refit(hypermodel, train, validation, "
                             "directory, seed) returning (tuner, model, epochs)")
     ((x, y), (x_val, y_val)), (x_test, y_test) = _digits(seed)
-    hypermodel = RecordingMLP(x.shape[1], int(y.max()) + 1, fit_problem=lambda fit: _search_fit_problem(fit, len(x)))
+    hypermodel = RecordingMLP(x.shape[1], int(y.max()) + 1,
+                              find_fit_problem=lambda fit: _search_fit_problem(fit, len(x)))
     keras.utils.set_random_seed(seed)
     try:
         result = search_and_refit(hypermodel, (x, y), (x_val, y_val), directory, seed)
@@ -206,7 +210,7 @@ def check_search_and_refit(search_and_refit, directory, seed: int = 0) -> None:
     _completed(tuner)
     searched = [f for f in hypermodel.fits if f["model"] is not model]
     check(len(searched) == TRIALS, f"expected one fit per trial ({TRIALS}), the hypermodel saw {len(searched)}")
-    for fit in searched:  # the hypermodel checked each fit before it trained; the same, in case it was bypassed
+    for fit in searched:  # every trial's fit (the hypermodel stopped the search early only on the first one)
         problem = _search_fit_problem(fit, len(x))
         check(problem is None, problem)
     check(isinstance(model, keras.Model), f"the second item must be the refit Keras model, got "

@@ -101,13 +101,24 @@ def test_each_tuner_runs_exactly_max_trials_and_logs_them(tmp_path, tiny_data, n
 # ------------------------------------------------------------------------------------------- failures
 @pytest.mark.slow
 def test_a_fit_problem_the_check_sees_stops_the_search_before_it_trains(tmp_path):
-    """Exercise 3's check reads what each trial's fit is given before it trains: a wrong search ends at once."""
-    hypermodel = exercise.RecordingMLP(fit_problem=lambda fit: f"asked for {fit['epochs_asked']} epochs")
+    """Exercise 3's check reads what the first trial's fit is given before it trains: a wrong search ends at once;
+    a right one runs, and a refit through ``hypermodel.fit`` afterwards (keras.io's way) is not judged by it."""
+    def problem(fit):
+        return None if fit["epochs_asked"] == 2 else f"asked for {fit['epochs_asked']} epochs"
+
     x, y = np.zeros((8, 64), "float32"), np.zeros(8, "int64")
+    hypermodel = exercise.RecordingMLP(find_fit_problem=problem)
     tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, directory=tmp_path, project_name="p")
     with pytest.raises(kt.errors.FatalError, match="asked for 3 epochs"):
         tuner.search(x, y, epochs=3, validation_data=(x, y), verbose=0)
     assert hypermodel.fits == [] and len(tuner.oracle.trials) == 1  # nothing trained; the first trial ended it
+
+    hypermodel = exercise.RecordingMLP(find_fit_problem=problem)
+    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=1, directory=tmp_path, project_name="q")
+    tuner.search(x, y, epochs=2, validation_data=(x, y), verbose=0)
+    best = tuner.get_best_hyperparameters(1)[0]
+    hypermodel.fit(best, hypermodel.build(best), x, y, epochs=1, verbose=0)
+    assert [fit["epochs_run"] for fit in hypermodel.fits] == [2, 1]
 
 
 @pytest.mark.slow

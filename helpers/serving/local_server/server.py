@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     for ignored in fl.ignored_flags(flags):
         log.warning("accepted and ignored: %s", ignored)
     try:
-        setup = read_configuration(flags)  # before TensorFlow: a bad flag or config file fails at once
+        setup = read_configuration(flags)  # before TensorFlow: a bad model, batching or monitoring config fails fast
         # The server hands Keras no DataFrame, estimator or figure: TensorFlow without Keras's extras starts sooner
         import_tensorflow_without_keras_extras()
         manager = build_manager(flags, setup)
