@@ -47,7 +47,7 @@ help:
 # turn off: make does not pass PYTHONDONTWRITEBYTECODE on), so the install compiles what is imported instead of all
 # 15,000 modules (--compile-bytecode), most of which no process imports: two processes at once import TensorFlow's
 # stack and the Jupyter, grading and test stack (the libraries Keras imports too, so they compile while TensorFlow's
-# own modules do). 13 s instead of 23 s here (docs/measurements.md). What they leave out (SHAP, LIME, Sphinx, ...)
+# own modules do). 13 s instead of 25 s here (docs/measurements.md). What they leave out (SHAP, LIME, Sphinx, ...)
 # is compiled by the first process that imports it; without any .pyc every process would compile TensorFlow.
 unexport PYTHONDONTWRITEBYTECODE
 UV := uv==0.13.9
