@@ -40,22 +40,27 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     durations.write(path, reports, exitstatus, worker_count=getattr(config.option, "numprocesses", None))
 
 
-def _ordering_unit(item) -> str:
-    """The tests ordered as one block: an xdist group (one worker runs it all), else a module, kept together so
-    that a worker sets up a module-scoped fixture (a served model, a search) once, not once per interleaving."""
+def _group_of(item) -> str | None:
+    """The name of the item's xdist group, ``None`` when it has none."""
     marker = item.get_closest_marker("xdist_group")
-    if marker:
-        return "@" + str(marker.args[0] if marker.args else marker.kwargs.get("name"))
-    return item.nodeid.split("::")[0]
+    if marker is None:
+        return None
+    return str(marker.args[0] if marker.args else marker.kwargs.get("name"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which appends the group to the test ids
 def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup``, the longest blocks first by the durations of the committed fresh-clone run
-    (docs/test-durations.md): the workers stay busy to the end instead of one of them finishing a long unit alone.
-    The workers collect and their order is what xdist schedules; xdist sets ``dist`` to ``"no"`` there and
-    ``loadgroup`` instead."""
+    """Under ``--dist loadgroup``: a test outside any xdist group joins its module's group, so one worker runs
+    the whole module and sets up its module-scoped fixtures (a served model, a search) once, instead of once in
+    every worker that gets some of its tests; then the groups, longest first by the durations of the committed
+    fresh-clone run (docs/test-durations.md), so that the workers stay busy to the end instead of one of them
+    finishing a long group alone. The workers collect and their order is what xdist schedules; xdist sets
+    ``dist`` to ``"no"`` there and ``loadgroup`` instead."""
     if not (getattr(config.option, "loadgroup", False) or getattr(config.option, "dist", "no") == "loadgroup"):
         return
     from tests.support import durations
 
-    items[:] = durations.longest_first(items, durations.read(RECORDED_DURATIONS), _ordering_unit)
+    for item in items:
+        if _group_of(item) is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    items[:] = durations.longest_first(items, durations.read(RECORDED_DURATIONS), _group_of)

@@ -1,6 +1,7 @@
 """Static checks of the project's files: pins, environment.yml, presets against the notebooks' own defaults."""
 
 import ast
+import os
 import re
 import sys
 from pathlib import Path
@@ -127,6 +128,20 @@ def test_recorded_durations_order_the_longest_blocks_first(tmp_path):
     block = {"a.py::x@g": "g", "a.py::y@g": "g"}
     ordered = durations.longest_first(items, durations.read(path), lambda i: block.get(i.nodeid, i.nodeid))
     assert [i.nodeid for i in ordered] == ["c.py::w", "a.py::x@g", "a.py::y@g", "b.py::z", "d.py::new"]
+
+
+def test_one_worker_runs_a_module_and_sets_up_its_module_fixture_once(tmp_path):
+    # Without the module's group xdist would deal the six tests out to both workers, each setting the fixture up.
+    import subprocess
+
+    pids = tmp_path / "pids"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2", "--dist", "loadgroup",
+               "tests/support/module_fixture_sample.py"]
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "MODULE_FIXTURE_PIDS": str(pids)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "6 passed" in done.stdout
+    assert len(pids.read_text().split()) == 1
 
 
 def test_the_committed_durations_cover_the_long_tests():
