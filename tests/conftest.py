@@ -22,6 +22,15 @@ def tf_runtime():
     return RUNTIME
 
 
+def pytest_collection_finish(session):
+    """Freeze what collecting imported (TensorFlow, where a test module imports it at the top) out of the garbage
+    collector's reach, as ``helpers.runtime.import_without_collecting`` does where the package imports it: full
+    collections and the one at exit then skip those objects."""
+    import gc
+
+    gc.freeze()
+
+
 def pytest_addoption(parser):
     parser.addoption("--durations-file", default=None, metavar="PATH",
                      help="write every test's duration (setup + call + teardown), slowest first, to PATH (markdown)")

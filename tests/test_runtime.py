@@ -41,7 +41,8 @@ def test_setup_in_a_fresh_process_makes_logical_devices_and_fails_clearly_when_l
         "rt = helpers.setup(seed=3, devices=3, epochs=1)\n"
         "assert rt.accelerator == 'cpu' and rt.num_devices == 3, rt\n"
         f"assert rt.workdir.is_dir() and str(rt.workdir).startswith({str(tmp_path)!r})\n"
-        "import numpy as np, tensorflow as tf\n"
+        "import gc, numpy as np, tensorflow as tf\n"
+        "assert gc.isenabled() and gc.get_freeze_count() > 100_000, gc.get_freeze_count()  # TensorFlow's objects\n"
         "a = np.random.rand(); helpers.setup(seed=3, devices=3)\n"
         "assert np.random.rand() == a  # reseeded: the same stream again\n"
         "try:\n"
@@ -56,6 +57,27 @@ def test_setup_in_a_fresh_process_makes_logical_devices_and_fails_clearly_when_l
     assert "3 CPU device(s) in use" in done.stdout
     assert "LATE: helpers.setup(devices=2) came after TensorFlow had already started with 3" in done.stdout
     assert "absl::InitializeLog" not in done.stderr  # the start-up chatter is kept out
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_an_import_without_collecting_pauses_the_collector_then_freezes_what_it_made(tmp_path, monkeypatch,
+                                                                                     collecting):
+    import gc
+
+    name = f"made_while_collecting_{collecting}"
+    (tmp_path / f"{name}.py").write_text("import gc\nCOLLECTING = gc.isenabled()\nMADE = [[i] for i in range(1000)]\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    before = gc.get_freeze_count()
+    if not collecting:
+        gc.disable()
+    try:
+        module = runtime.import_without_collecting(name)
+        assert gc.isenabled() is collecting  # as it was before
+    finally:
+        gc.enable()
+    assert module.COLLECTING is False
+    assert gc.get_freeze_count() - before >= 1000  # the module's lists among them
 
 
 def test_setup_rejects_bad_parameters_before_importing_tensorflow():

@@ -27,9 +27,10 @@ import time
 from pathlib import Path
 
 from helpers.data import load_digits
-from helpers.runtime import quiet, seed_everything
+from helpers.runtime import import_tensorflow_quietly, quiet, seed_everything
 
-quiet()  # before TensorFlow is imported (by keras_tuner)
+quiet()  # before TensorFlow is imported
+import_tensorflow_quietly()  # with the garbage collector set aside (a no-op where TensorFlow is imported)
 
 import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
