@@ -157,11 +157,11 @@ def import_tensorflow_without_keras_extras():
 
 def quiet_worker() -> None:
     """Quiet a worker process that a notebook starts (joblib's pool: :func:`helpers.procs.bind_process_pool`
-    runs this in each): the log settings and warning filters of :func:`quiet`, and TensorFlow imported by
-    :func:`import_tensorflow_quietly`. Its C++ start-up lines would otherwise reach the notebook, since the
-    pool shares the kernel's stderr; ``TF_CPP_MIN_LOG_LEVEL`` does not hide the lines absl prints before
-    its ``InitializeLog`` (TensorFlow 2.19 to 2.21, tensorflow/tensorflow#100442). The import's seconds go
-    into ``WORKER["tensorflow_import_s"]``."""
+    runs this in each; notebook 02's worker scripts call it first): the log settings and warning filters of
+    :func:`quiet`, and TensorFlow imported by :func:`import_tensorflow_quietly`. Its C++ start-up lines would
+    otherwise reach the notebook, since the pool shares the kernel's stderr; ``TF_CPP_MIN_LOG_LEVEL`` does not
+    hide the lines absl prints before its ``InitializeLog`` (TensorFlow 2.19 to 2.21,
+    tensorflow/tensorflow#100442). The import's seconds go into ``WORKER["tensorflow_import_s"]``."""
     started = time.perf_counter()
     quiet()
     import_tensorflow_quietly()
