@@ -81,8 +81,9 @@ lint: $(STAMP)
 
 # Tiers: `unit` for the edit-and-test loop; `notebooks` after editing a notebook or a check; `test` is CI.
 # Three pytest workers (pytest-xdist) on two cores: while one waits on a server, a kernel or a time-out, the others
-# compute (the cores were 80 % busy with two, 95-98 % with three). The tests of one notebook share its kernel, so
-# they stay on one worker (--dist loadgroup). Per-test durations go to runs/test-durations.md.
+# compute (the cores were 80 % busy with two, 95-98 % with three). The tests of one notebook share its kernel, and a
+# module's tests its module-scoped fixtures, so each stays on one worker (--dist loadgroup, tests/conftest.py).
+# Per-test durations go to runs/test-durations.md.
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 WORKERS ?= 3
 unit: $(STAMP)

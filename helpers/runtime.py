@@ -18,6 +18,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from helpers.params import validate
@@ -103,17 +104,21 @@ def import_tensorflow_quietly():
     return tf
 
 
-def import_without_collecting(name: str):
-    """Import module ``name`` with Python's cyclic garbage collector paused, then freeze what exists
-    (``gc.freeze``: the collector no longer visits those objects). TensorFlow's import leaves about 670,000
+def import_without_collecting(name: str) -> ModuleType:
+    """Import module ``name`` with Python's cyclic garbage collector paused, then freeze every object alive in
+    the process (``gc.freeze``: the collector no longer visits them). TensorFlow's import leaves about 670,000
     objects the collector tracks, nearly all alive until the process ends: without this, the collections the
-    import triggers take about 0.6 of its 4.6 CPU-seconds here, every later full collection walks them all
-    again (0.3 s each), and the one at interpreter exit takes about 1 more.
-    Objects frozen are still freed when their reference count drops to zero; only cycles among them are not
-    (the import's own cyclic garbage stays for the life of the process). The collector's on/off state is as
-    before afterwards."""
+    import triggers, every later full collection (0.3 s each) and the one at interpreter exit walk them all.
+    A process that imports TensorFlow and exits takes 2.9 CPU-seconds here instead of 4.0 (docs/measurements.md).
+    The cost is memory: a frozen object is still freed when its reference count drops to zero, but a garbage
+    cycle that holds one is never collected, and the import's own cyclic garbage (about 3,900 objects, 1.6 MB
+    for TensorFlow) stays. A no-op returning the module where ``name`` is imported already; the collector's
+    on/off state is as before afterwards."""
     import importlib
+    import sys
 
+    if name in sys.modules:
+        return sys.modules[name]
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -126,14 +131,14 @@ def import_without_collecting(name: str):
 
 # Keras 3 imports scikit-learn, pandas and matplotlib at start-up when they are installed, every module-level import
 # of them in keras/src behind ``try: ... except ImportError`` (keras 3.15.1: wrappers/, trainers/data_adapters/
-# array_slicing.py, visualization/): about 1.6 of the 5 CPU-seconds ``import tensorflow`` takes here.
+# array_slicing.py, visualization/): about 1.0 of the 2.9 CPU-seconds :func:`import_tensorflow_quietly` takes here.
 KERAS_OPTIONAL_LIBRARIES = ("sklearn", "pandas", "matplotlib")
 
 
 def import_tensorflow_without_keras_extras():
     """Import TensorFlow with Keras's optional scikit-learn, pandas and matplotlib integrations off, for a
     process that never gives Keras a DataFrame, a scikit-learn estimator or a figure to draw: the serving
-    stand-in (it then starts about 1.6 CPU-seconds sooner) and the training workers (pandas and matplotlib
+    stand-in (it then starts about 1 CPU-second sooner) and the training workers (pandas and matplotlib
     only: they read the digits through scikit-learn right after). In that process ``keras.wrappers``'
     scikit-learn classes say scikit-learn is missing, DataFrames are not among Keras's array types and
     ``keras.visualization`` cannot draw; the libraries themselves stay importable. It changes ``sys.modules``

@@ -50,11 +50,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def _group_of(item) -> str | None:
-    """The name of the item's xdist group, ``None`` when it has none."""
-    marker = item.get_closest_marker("xdist_group")
-    if marker is None:
-        return None
-    return str(marker.args[0] if marker.args else marker.kwargs.get("name"))
+    """The item's xdist group as xdist names it (its groups' names sorted and joined by ``_``; ``default`` for a
+    marker without a name), ``None`` when it has none."""
+    names = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+    return "_".join(sorted(names)) if names else None
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which appends the group to the test ids

@@ -130,6 +130,7 @@ def test_recorded_durations_order_the_longest_blocks_first(tmp_path):
     assert [i.nodeid for i in ordered] == ["c.py::w", "a.py::x@g", "a.py::y@g", "b.py::z", "d.py::new"]
 
 
+@pytest.mark.slow  # starts pytest with two workers
 def test_one_worker_runs_a_module_and_sets_up_its_module_fixture_once(tmp_path):
     # Without the module's group xdist would deal the six tests out to both workers, each setting the fixture up.
     import subprocess

@@ -36,8 +36,8 @@ def write(path: str | Path, reports: list, exitstatus: int, worker_count: int | 
 
 
 def test_id(nodeid: str) -> str:
-    """A test's id without the ``@group`` suffix xdist's loadgroup adds in its workers (it may be there or not,
-    depending on which collection hook ran first)."""
+    """A test's id without the ``@group`` suffix xdist's loadgroup adds in its workers (in the reports, not yet
+    while tests/conftest.py orders the tests)."""
     return nodeid.split("@")[0]
 
 
@@ -60,8 +60,9 @@ def read(path: str | Path) -> dict[str, float]:
 
 def longest_first(items: list, recorded: dict[str, float], block_of) -> list:
     """``items`` in blocks (the tests with the same ``block_of(item)``, in their order), the blocks ordered by
-    their recorded seconds, longest first, so that with ``--dist loadgroup --no-loadscope-reorder`` each free
-    worker takes the longest work left (the longest-processing-time rule). Blocks with no record keep their
+    their recorded seconds, longest first, so that with ``--dist loadgroup --no-loadscope-reorder`` a worker that
+    runs low takes the longest work left (the longest-processing-time rule, roughly: xdist hands a worker its
+    next group when it has two tests or fewer pending, not when it is idle). Blocks with no record keep their
     order, after the rest."""
     seconds: dict[str, float] = defaultdict(float)
     first: dict[str, int] = {}
